@@ -1,0 +1,1 @@
+"""Text encoders (ONNX Runtime for serving, sentence-transformers for reference and training)."""

@@ -1,0 +1,112 @@
+"""The one exception tree of smartreply.
+
+Every error a user can act on is a ``SmartReplyError`` with a stable ``code`` (used in the HTTP
+error body and the CLI message). Each class also refines a builtin so callers that only know the
+builtin still catch it. The HTTP layer (``service/errors.py``) and the CLI map this tree once;
+domain code never raises HTTP errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = [
+    "SmartReplyError",
+    "ConfigError",
+    "EncoderError",
+    "EncoderNotExported",
+    "ArtifactMismatch",
+    "UploadError",
+    "UploadTooLarge",
+    "ValidationProblem",
+    "InvalidUpload",
+    "InvalidRequest",
+    "NotFound",
+    "ShopNotFound",
+    "NoActiveKnowledgeBase",
+]
+
+
+class SmartReplyError(Exception):
+    code = "error"
+
+    def __init__(self, message: str, *, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+
+class ConfigError(SmartReplyError, ValueError):
+    code = "config_error"
+
+
+class EncoderError(SmartReplyError, RuntimeError):
+    code = "encoder_error"
+
+
+class EncoderNotExported(EncoderError, FileNotFoundError):
+    """The ONNX artifact for the configured encoder has not been built yet."""
+
+    code = "encoder_not_exported"
+
+
+class ArtifactMismatch(SmartReplyError, ValueError):
+    """An artifact (index, model) was made by a different encoder or format than asked for."""
+
+    code = "artifact_mismatch"
+
+
+@dataclass(frozen=True)
+class ValidationProblem:
+    """One problem in an uploaded file, located so a merchant can fix it in Excel."""
+
+    reason: str
+    severity: str = "error"  # error: blocks the import; warning: reported, imported anyway
+    row: int | None = None  # 1-based row as the merchant sees it in Excel (header is row 1)
+    column: str | None = None
+    sheet: str | None = None
+    value: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in asdict(self).items() if v is not None and v != {}}
+        return data
+
+
+class UploadError(SmartReplyError, ValueError):
+    """The uploaded file cannot be read at all (format, encoding, size)."""
+
+    code = "upload_unreadable"
+
+
+class UploadTooLarge(UploadError):
+    code = "upload_too_large"
+
+
+class InvalidUpload(SmartReplyError, ValueError):
+    """The file was read but has rows that fail validation; nothing was imported."""
+
+    code = "upload_invalid"
+
+    def __init__(self, message: str, problems: list[ValidationProblem]) -> None:
+        super().__init__(message, details=[p.as_dict() for p in problems])
+        self.problems = problems
+
+
+class InvalidRequest(SmartReplyError, ValueError):
+    """A request's values are outside the limits the operator configured."""
+
+    code = "invalid_request"
+
+
+class NotFound(SmartReplyError, LookupError):
+    code = "not_found"
+
+
+class ShopNotFound(NotFound):
+    code = "shop_not_found"
+
+
+class NoActiveKnowledgeBase(NotFound):
+    code = "no_active_kb"

@@ -1,0 +1,1 @@
+"""HTTP routes: thin adapters from pydantic requests to domain calls."""

@@ -1,0 +1,25 @@
+"""The ``smartreply`` command line (``python -m service`` works too)."""
+
+from __future__ import annotations
+
+import typer
+
+from . import kb, serve, suggest, train
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="smartreply",
+    help="Reply suggestions for Chinese e-commerce customer service.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("serve")(serve.serve)
+app.command("suggest")(suggest.suggest)
+app.add_typer(kb.app, name="kb")
+app.add_typer(train.app, name="train")
+
+
+def main() -> None:
+    app()

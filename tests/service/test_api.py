@@ -1,0 +1,101 @@
+"""The HTTP API through the real app (in process), with the fast fake encoder."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.config import Settings
+from service.runtime import Runtime
+
+GOOD = "编号,标准问题,相似问题,答案,分类\nA,包邮吗,免运费吗|邮费多少,全场包邮,运费\nB,什么时候发货,几天发货,48小时内发货,发货时间\n"
+
+
+@pytest.fixture
+def client(tmp_path, fake_encoder):
+    runtime = Runtime(Settings(data_dir=tmp_path, max_upload_bytes=4096, max_top_k=5, max_message_chars=50))
+    runtime.encoder = fake_encoder  # same seam as the real encoder
+    with TestClient(create_app(runtime=runtime)) as c:
+        yield c
+
+
+def upload(client, text: str, name: str = "faq.csv", shop: str = "s1"):
+    return client.post(f"/v1/shops/{shop}/kb", files={"file": (name, text.encode(), "text/csv")})
+
+
+def test_upload_then_suggest(client):
+    r = upload(client, GOOD)
+    assert r.status_code == 201
+    body = r.json()
+    assert {k: body[k] for k in ("shop_id", "version", "active", "entries", "enabled_entries", "phrasings")} == {
+        "shop_id": "s1", "version": 1, "active": True, "entries": 2, "enabled_entries": 2, "phrasings": 5}
+    r = client.post("/v1/shops/s1/suggestions", json={"message": "邮费多少钱", "top_k": 2})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["kb_version"] == 1 and len(body["request_id"]) == 32
+    first = body["suggestions"][0]
+    assert first == {"entry_id": "A", "question": "包邮吗", "matched_question": "邮费多少", "answer": "全场包邮",
+                     "score": pytest.approx(first["score"]), "category": "运费"}
+    assert [s["entry_id"] for s in body["suggestions"]] == ["A", "B"]
+    assert body["suggestions"][0]["score"] > body["suggestions"][1]["score"]
+    assert set(body["timings_ms"]) == {"load", "encode", "search", "rank", "total"}
+
+
+def test_new_upload_replaces_what_is_served(client):
+    upload(client, GOOD)
+    upload(client, GOOD.replace("全场包邮", "满59包邮"))
+    body = client.post("/v1/shops/s1/suggestions", json={"message": "包邮吗"}).json()
+    assert body["kb_version"] == 2 and body["suggestions"][0]["answer"] == "满59包邮"
+    versions = client.get("/v1/shops/s1/kb/versions").json()
+    assert versions["active_version"] == 2
+    assert [(v["version"], v["active"], v["status"]) for v in versions["data"]] == [(1, False, "ready"), (2, True, "ready")]
+
+
+def test_invalid_upload_lists_every_problem_and_changes_nothing(client):
+    upload(client, GOOD)
+    r = upload(client, "标准问题,答案,备注\n包邮吗,,x\n,有\n")
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert error["code"] == "upload_invalid"
+    assert "2 problem(s)" in error["message"] and "nothing was imported" in error["message"]
+    assert [(d["row"], d["column"], d["severity"]) for d in error["details"]] == [
+        (1, "备注", "warning"), (2, "答案", "error"), (3, "标准问题", "error")]
+    assert client.post("/v1/shops/s1/suggestions", json={"message": "包邮吗"}).json()["kb_version"] == 1
+
+
+@pytest.mark.parametrize(("request_kwargs", "status", "code"), [
+    ({"files": {"file": ("faq.doc", b"x", "application/msword")}}, 400, "upload_unreadable"),
+    ({"files": {"file": ("faq.csv", b"a" * 5000, "text/csv")}}, 413, "upload_too_large"),
+    ({"data": {"x": "1"}}, 422, "invalid_request"),
+])
+def test_upload_errors_are_json_with_a_code(client, request_kwargs, status, code):
+    r = client.post("/v1/shops/s1/kb", **request_kwargs)
+    assert r.status_code == status
+    assert r.json()["error"]["code"] == code
+    assert r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(("shop", "body", "status", "code", "message"), [
+    ("nobody", {"message": "在吗"}, 404, "shop_not_found", "shop 'nobody' does not exist"),
+    ("s1", {"message": ""}, 422, "invalid_request", "body.message"),
+    ("s1", {"message": "在吗", "top_k": 0}, 422, "invalid_request", "body.top_k"),
+    ("s1", {"message": "在吗", "top_k": 6}, 422, "invalid_request", "top_k: at most 5"),
+    ("s1", {"message": "长" * 51}, 422, "invalid_request", "longer than 50 characters"),
+    ("bad%20shop", {"message": "在吗"}, 422, "invalid_request", "path.shop_id"),
+])
+def test_suggestion_errors(client, shop, body, status, code, message):
+    upload(client, GOOD)
+    r = client.post(f"/v1/shops/{shop}/suggestions", json=body)
+    assert r.status_code == status
+    error = r.json()["error"]
+    assert error["code"] == code and message in error["message"]
+
+
+def test_health_and_openapi(client):
+    assert client.get("/healthz").json() == {"status": "ok", "encoder": "fake-char-ngram",
+                                             "encoder_backend": "onnx", "dim": 64}
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/healthz", "/v1/shops/{shop_id}/kb", "/v1/shops/{shop_id}/suggestions"} <= set(paths)
+    assert client.get("/docs").status_code == 200
+    assert client.get("/nope").json()["error"]["code"] == "not_found"
