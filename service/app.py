@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from .api import health, kb, suggestions
+from .api import compliance, health, kb, suggestions
 from .api.errors import install_error_handlers
 from .config import Settings
 from .runtime import Runtime
@@ -47,4 +47,5 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(health.router)
     app.include_router(kb.router)
     app.include_router(suggestions.router)
+    app.include_router(compliance.router)
     return app

@@ -99,3 +99,15 @@ def test_health_and_openapi(client):
     assert {"/healthz", "/v1/shops/{shop_id}/kb", "/v1/shops/{shop_id}/suggestions"} <= set(paths)
     assert client.get("/docs").status_code == 200
     assert client.get("/nope").json()["error"]["code"] == "not_found"
+
+
+def test_compliance_check_of_a_draft(client):
+    r = client.post("/v1/compliance/check", json={"text": "亲，加 V 138 1234 5678 私聊更便宜"})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["allowed"] is False
+    assert [(v["kind"], v["matched"]) for v in body["violations"]] == [
+        ("wechat", "加 V"), ("phone", "138 1234 5678"), ("off_platform", "私聊")]
+    assert "微信" in body["reason"] and "电话" in body["reason"]
+    ok = client.post("/v1/compliance/check", json={"text": "亲，48小时内发货哦"}).json()
+    assert ok == {"allowed": True, "reason": "", "violations": []}

@@ -1,0 +1,41 @@
+"""Compliance check of an agent's own draft before it is sent."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from knowledge_base.compliance import check_text
+from models.errors import InvalidRequest
+
+from .deps import RuntimeDep
+
+router = APIRouter(prefix="/v1/compliance", tags=["compliance"])
+
+
+class ComplianceRequest(BaseModel):
+    text: str = Field(min_length=1, description="The text about to be sent to the buyer.")
+
+
+class ViolationPublic(BaseModel):
+    kind: str = Field(description="link | phone | wechat | qq | off_platform | absolute_term")
+    start: int = Field(description="Start of the offending span in `text` (characters).")
+    end: int = Field(description="End of the span, exclusive.")
+    matched: str
+    reason: str
+
+
+class ComplianceResponse(BaseModel):
+    allowed: bool
+    reason: str = Field(description="Human-readable reasons, empty when allowed.")
+    violations: list[ViolationPublic]
+
+
+@router.post("/check", response_model=ComplianceResponse)
+def check(body: ComplianceRequest, runtime: RuntimeDep) -> ComplianceResponse:
+    """Say whether a text may be sent, and which spans break which rule."""
+    if len(body.text) > runtime.settings.max_answer_chars:
+        raise InvalidRequest(f"text: longer than {runtime.settings.max_answer_chars} characters")
+    result = check_text(body.text)
+    return ComplianceResponse(allowed=result.allowed, reason=result.reason(),
+                              violations=[ViolationPublic(**vars(v)) for v in result.violations])
