@@ -28,7 +28,10 @@ from models.errors import ArtifactMismatch, NotFound
 
 from .schema import FaqEntry, Phrasing
 
-__all__ = ["TextEncoder", "ShopIndex", "build_index", "index_dir", "load_index", "save_index", "INDEX_FORMAT"]
+__all__ = [
+    "TextEncoder", "ShopIndex", "build_index", "derive_index", "index_dir", "load_index", "save_index",
+    "remove_index", "remove_orphans", "INDEX_FORMAT",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +59,15 @@ class ShopIndex:
     @property
     def size(self) -> int:
         return int(self.index.ntotal)
+
+    def vectors(self) -> np.ndarray:
+        """All vectors as an (n, dim) array whose row i is the phrasing with FAISS id i."""
+        n = self.size
+        out = np.zeros((n, self.dim), dtype=np.float32)
+        if n:
+            ids = faiss.vector_to_array(self.index.id_map)
+            out[ids] = self.index.index.reconstruct_n(0, n)
+        return out
 
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` phrasings for each row of ``query`` (n, dim): (scores, ids), -1 ids past the end."""
@@ -110,6 +122,81 @@ def build_index(
                 time.perf_counter() - started)
     return ShopIndex(shop_id=shop_id, version=version, encoder_id=encoder.model_id, dim=encoder.dim,
                      index=index, phrasings=phrasings)
+
+
+def derive_index(
+    previous: ShopIndex,
+    version: int,
+    entries: Sequence[FaqEntry],
+    encoder: TextEncoder,
+    *,
+    batch_size: int = 64,
+    normalise: Callable[[str], str] = lambda s: s,
+) -> tuple[ShopIndex, int]:
+    """The index of ``entries`` built from ``previous``: only phrasings it lacks are embedded.
+
+    Used for single-entry edits. Every phrasing whose text is already in ``previous`` (built by the
+    same encoder) reuses its vector; the rest — the edited entry's new or changed phrasings — go
+    through the encoder. Ids stay contiguous positions in ``collect_phrasings`` order, exactly as a
+    full ``build_index`` would number them, so ``phrasings.json`` and the FAISS ids agree and the
+    result is identical to a full rebuild. Returns (index, number of phrasings embedded).
+    """
+    if previous.encoder_id != encoder.model_id or previous.dim != encoder.dim:
+        raise ArtifactMismatch(f"index v{previous.version} was built by {previous.encoder_id!r}, "
+                               f"not {encoder.model_id!r}; it cannot be extended")
+    phrasings = collect_phrasings(entries)
+    old_vectors = previous.vectors()
+    known = {p.text: p.id for p in previous.phrasings}
+    vectors = np.zeros((len(phrasings), encoder.dim), dtype=np.float32)
+    missing: list[int] = []
+    for p in phrasings:
+        old = known.get(p.text)
+        if old is None:
+            missing.append(p.id)
+        else:
+            vectors[p.id] = old_vectors[old]
+    for start in range(0, len(missing), batch_size):
+        chunk = missing[start:start + batch_size]
+        vectors[chunk] = encoder.encode([normalise(phrasings[i].text) for i in chunk], batch_size=batch_size)
+    index = faiss.IndexIDMap2(faiss.IndexFlatIP(encoder.dim))
+    if phrasings:
+        index.add_with_ids(vectors, np.arange(len(phrasings), dtype=np.int64))
+    logger.info("derived shop %s v%d from v%d: %d phrasings, %d embedded", previous.shop_id, version,
+                previous.version, len(phrasings), len(missing))
+    return ShopIndex(shop_id=previous.shop_id, version=version, encoder_id=encoder.model_id, dim=encoder.dim,
+                     index=index, phrasings=phrasings), len(missing)
+
+
+def remove_index(root: Path, shop_id: str, version: int) -> bool:
+    """Delete a version's index folder (of a failed build); returns whether there was one."""
+    folder = index_dir(root, shop_id, version)
+    if folder.exists():
+        shutil.rmtree(folder)
+        return True
+    return False
+
+
+def remove_orphans(root: Path, keep: Callable[[str, int], bool] = lambda shop, version: False) -> list[Path]:
+    """Delete temporary folders left by a save interrupted mid-write (``.v000003.xxxx``).
+
+    ``keep(shop, version)`` protects the temp folders of builds still running in another process.
+    """
+    removed: list[Path] = []
+    if not root.is_dir():
+        return removed
+    for shop_dir in root.iterdir():
+        if not shop_dir.is_dir():
+            continue
+        for child in shop_dir.iterdir():
+            if child.is_dir() and child.name.startswith(".v"):
+                try:
+                    version = int(child.name[2:].split(".")[0])
+                except ValueError:
+                    version = -1
+                if not keep(shop_dir.name, version):
+                    shutil.rmtree(child, ignore_errors=True)
+                    removed.append(child)
+    return removed
 
 
 def save_index(root: Path, shop_index: ShopIndex) -> Path:

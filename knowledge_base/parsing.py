@@ -3,25 +3,43 @@
 Merchants export from Excel, so column names come in Chinese or English, multi-valued cells
 (相似问题, several answers) are split by ``|`` or newlines or spread over repeated columns, and
 CSV comes in UTF-8, UTF-8 with BOM or GBK/GB18030. Every problem is reported with the sheet,
-row and column the merchant sees, never as a stack trace.
+row and column the merchant sees and a stable ``code``, never as a stack trace.
+
+Reading happens in two stages so a hostile or oversized file costs little:
+
+1. guards that need no parsing: the XLSX zip directory (declared uncompressed size and ratio, read
+   with ``zipfile`` before openpyxl ever sees the file) and a streamed count of the sheets' rows;
+2. a streamed read of at most ``max_rows + 1`` data rows (CSV through ``csv.reader`` over a text
+   stream, XLSX through openpyxl's read-only mode), refused as soon as the limit is passed — before
+   any row is validated.
+
+The table reader is generic (``TableSchema``): quick phrases use it with their own columns.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
 import re
-from collections.abc import Iterable, Iterator
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import PurePath
 from typing import Any
 
-from models.errors import UploadError, ValidationProblem
+from models.errors import ArchiveTooLarge, TooManyRows, UploadError, ValidationProblem
 
+from .compliance import check_text
 from .schema import FaqEntry, derive_entry_id
 
-__all__ = ["ParseLimits", "ParsedKb", "parse_kb_file", "parse_kb_rows", "COLUMN_ALIASES", "SUPPORTED_SUFFIXES"]
+__all__ = [
+    "ParseLimits", "ParsedKb", "TableSchema", "TableRow", "FAQ_SCHEMA", "COLUMN_ALIASES", "SUPPORTED_SUFFIXES",
+    "SEPARATORS", "parse_kb_file", "parse_kb_rows", "read_table", "check_entry", "KbConsistency",
+    "compliance_problems", "formula_problem", "split_cell", "status_text",
+]
 
 SUPPORTED_SUFFIXES = (".csv", ".xlsx", ".json", ".jsonl")
 
@@ -36,21 +54,66 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "category": ("分类", "类别", "类目", "category"),
     "enabled": ("状态", "是否启用", "启用", "enabled", "status"),
 }
-_MULTI_FIELDS = {"similar", "answers"}
-_HEADER_LOOKUP = {alias: name for name, aliases in COLUMN_ALIASES.items() for alias in aliases}
+# What separates several values in one cell; an API-sent item may not contain them (it could not
+# survive an export → import round trip).
+SEPARATORS = "|｜\r\n"
 _SPLIT = re.compile(r"[|｜\r\n]+")
 _TRUE = {"", "启用", "开启", "是", "有效", "1", "true", "yes", "y", "on", "enabled", "active"}
 _FALSE = {"停用", "禁用", "关闭", "否", "无效", "0", "false", "no", "n", "off", "disabled", "inactive"}
-# A cell Excel would evaluate: =, +, -, @ followed by a formula-looking tail (=cmd|' /C calc'!A0).
-_FORMULA = re.compile(r"^[=+\-@]\s*[A-Za-z_(].*[(|!]")
+# A cell Excel would evaluate: any leading '=', or +, -, @ followed by a formula-looking tail
+# (=cmd|' /C calc'!A0, @SUM(A1), +HYPERLINK(…)). "-5元优惠" stays text.
+_FORMULA = re.compile(r"^(=|[+\-@]\s*[A-Za-z_(].*[(|!])")
+_ID = re.compile(r"^[\w\-.:]+$")
+_ROW_END = re.compile(rb"</(?:[A-Za-z0-9_]+:)?row>")
+# Rows a workbook may hold beyond max_rows before the pre-scan refuses it outright: headers of
+# several sheets and a notes sheet. The exact count of data rows is enforced while reading.
+_ROW_SLACK = 1_000
+_LARGE_MEMBER = 1 << 20  # ratio checks apply to members expanding past 1 MiB (tiny XML files vary)
 
 
 @dataclass(frozen=True)
 class ParseLimits:
+    """Every limit of an upload (``service/config.py`` maps the settings onto these)."""
+
     max_rows: int = 50_000
     max_question_chars: int = 200
     max_answer_chars: int = 2_000
     max_similar: int = 200
+    max_answers: int = 20
+    max_category_chars: int = 50
+    max_id_chars: int = 64
+    max_xlsx_uncompressed_bytes: int = 100 * 1024 * 1024
+    max_xlsx_ratio: int = 100
+    check_compliance: bool = True
+    # Compliance kinds (knowledge_base.compliance.KINDS) reported as warnings instead of errors.
+    compliance_warning_kinds: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """The columns of one kind of merchant file: canonical field → accepted header spellings."""
+
+    kind: str  # for messages: "FAQ", "quick phrases"
+    aliases: dict[str, tuple[str, ...]]
+    required: tuple[str, ...]  # the header must have these; the first one also marks a data sheet
+    multi: frozenset[str] = frozenset()  # fields whose repeated columns are all kept
+
+    @cached_property
+    def lookup(self) -> dict[str, str]:
+        return {alias: name for name, aliases in self.aliases.items() for alias in aliases}
+
+    def field_of(self, header: Any) -> str | None:
+        text = re.sub(r"[\s_\-]*\d+$", "", str(header or "").strip().lower())
+        text = text.replace(" ", "").replace("（", "(").split("(")[0]
+        return self.lookup.get(text) or self.lookup.get(text.replace("_", ""))
+
+    def describe(self, field_name: str) -> str:
+        aliases = self.aliases[field_name]
+        english = next((a for a in aliases if a.isascii()), aliases[-1])
+        return f"{aliases[0]} or {english}"
+
+
+FAQ_SCHEMA = TableSchema("FAQ", COLUMN_ALIASES, ("question", "answers"), frozenset({"similar", "answers"}))
 
 
 @dataclass
@@ -64,80 +127,69 @@ class ParsedKb:
         return [p for p in self.problems if p.severity == "error"]
 
     @property
+    def rows_with_errors(self) -> int:
+        return len({(p.sheet, p.row) for p in self.errors if p.row is not None})
+
+    @property
     def phrasing_count(self) -> int:
         return sum(len(e.phrasings) for e in self.entries)
 
 
 @dataclass
-class _Row:
+class TableRow:
     sheet: str | None
     number: int  # 1-based, as shown in Excel / a text editor (header = 1 for tables)
     values: dict[str, list[str]]  # canonical field → cell texts (several for repeated columns)
     columns: dict[str, str]  # canonical field → the header the merchant used (for messages)
 
+    def where(self) -> dict[str, Any]:
+        return {"row": self.number, "sheet": self.sheet}
 
+    def col(self, name: str) -> str:
+        return self.columns.get(name, name)
+
+    def first(self, name: str) -> str:
+        for cell in self.values.get(name) or ():
+            if cell.strip():
+                return cell.strip()
+        return ""
+
+
+# -- the FAQ ------------------------------------------------------------------------------------
 def parse_kb_file(filename: str, data: bytes, limits: ParseLimits | None = None) -> ParsedKb:
-    """Parse an uploaded file by its suffix. Raises ``UploadError`` if it cannot be read at all."""
+    """Parse an uploaded file by its suffix. Raises ``UploadError`` (or a subclass: too large, too
+    many rows) if it cannot be read at all; row problems are returned, not raised."""
     limits = limits or ParseLimits()
-    suffix = PurePath(filename).suffix.lower()
-    notes: list[ValidationProblem] = []  # readers add header-level warnings (unknown columns)
-    if suffix == ".csv":
-        rows = _csv_rows(filename, data, notes)
-    elif suffix == ".xlsx":
-        rows = _xlsx_rows(filename, data, notes)
-    elif suffix == ".json":
-        rows = _json_rows(filename, data, notes)
-    elif suffix == ".jsonl":
-        rows = _jsonl_rows(filename, data, notes)
-    else:
-        raise UploadError(
-            f"{filename}: unsupported file type {suffix or '(none)'!r}; "
-            f"upload one of {', '.join(SUPPORTED_SUFFIXES)}"
-        )
+    rows, notes = read_table(filename, data, FAQ_SCHEMA, limits)
     parsed = parse_kb_rows(rows, limits)
-    # Rows are read lazily, so header notes exist only now; they go first, as in the file.
-    parsed.problems[:0] = notes
+    parsed.problems[:0] = notes  # header notes (unknown columns) go first, as in the file
     return parsed
 
 
-def parse_kb_rows(rows: Iterable[_Row], limits: ParseLimits) -> ParsedKb:
-    """Turn located rows into entries, collecting every problem instead of stopping at the first."""
+def parse_kb_rows(rows: Iterable[TableRow], limits: ParseLimits) -> ParsedKb:
+    """Turn located rows into entries, collecting every problem instead of stopping at the first.
+
+    ``entries`` holds the rows without errors (what a partial import keeps)."""
     problems: list[ValidationProblem] = []
     entries: list[FaqEntry] = []
-    seen_ids: dict[str, int] = {}
-    owner_of_phrasing: dict[str, tuple[str, int]] = {}
+    consistency = KbConsistency()
     rows_read = 0
     for row in rows:
         rows_read += 1
         if rows_read > limits.max_rows:
-            raise UploadError(f"too many rows: the limit is {limits.max_rows}; split the file")
-        entry = _row_to_entry(row, limits, problems)
+            raise TooManyRows(f"too many rows: the limit is {limits.max_rows} (SMARTREPLY_MAX_ROWS); split the file")
+        entry, row_problems = _row_to_entry(row, limits)
+        problems.extend(row_problems)
         if entry is None:
             continue
-        where = {"row": row.number, "sheet": row.sheet}
-        if entry.id in seen_ids:
-            problems.append(ValidationProblem(
-                f"duplicate id {entry.id!r} (first used on row {seen_ids[entry.id]})",
-                column=row.columns.get("id", "id"), value=entry.id, **where))
+        clashes = consistency.check(entry, row.where(), row.columns)
+        problems.extend(clashes)
+        if clashes:
             continue
-        conflict = False
-        for text in entry.phrasings:
-            key = _phrasing_key(text)
-            owner = owner_of_phrasing.get(key)
-            if owner is not None and owner[0] != entry.id:
-                problems.append(ValidationProblem(
-                    f"phrasing {text!r} is already used by entry {owner[0]!r} on row {owner[1]}; "
-                    "a phrasing may belong to one entry only",
-                    column=row.columns.get("similar") or row.columns.get("question"), value=text, **where))
-                conflict = True
-        if conflict:
-            continue
-        seen_ids[entry.id] = row.number
-        for text in entry.phrasings:
-            owner_of_phrasing.setdefault(_phrasing_key(text), (entry.id, row.number))
+        consistency.add(entry, row.number)
         entries.append(entry)
     if rows_read == 0:
-        problems.append(ValidationProblem("the file has no data rows"))
+        problems.append(ValidationProblem("the file has no data rows", code="no_rows"))
     return ParsedKb(entries=entries, problems=problems, rows_read=rows_read)
 
 
@@ -145,77 +197,175 @@ def _phrasing_key(text: str) -> str:
     return "".join(text.split()).lower()
 
 
-def _row_to_entry(row: _Row, limits: ParseLimits, problems: list[ValidationProblem]) -> FaqEntry | None:
-    before = len(problems)
-    where = {"row": row.number, "sheet": row.sheet}
+class KbConsistency:
+    """Checks across entries: ids are unique, and a phrasing belongs to one entry only."""
+
+    def __init__(self, entries: Iterable[FaqEntry] = ()) -> None:
+        self._ids: dict[str, int | None] = {}
+        self._phrasings: dict[str, tuple[str, int | None]] = {}
+        for entry in entries:
+            self.add(entry, None)
+
+    def add(self, entry: FaqEntry, row: int | None) -> None:
+        self._ids.setdefault(entry.id, row)
+        for text in entry.phrasings:
+            self._phrasings.setdefault(_phrasing_key(text), (entry.id, row))
+
+    def check(self, entry: FaqEntry, where: dict[str, Any], columns: dict[str, str]) -> list[ValidationProblem]:
+        if entry.id in self._ids:
+            first = self._ids[entry.id]
+            return [ValidationProblem(
+                f"duplicate id {entry.id!r}" + (f" (first used on row {first})" if first else " (already used)"),
+                column=columns.get("id", "id"), value=entry.id, code="duplicate_id", **where)]
+        problems = []
+        for j, text in enumerate(entry.phrasings):
+            owner = self._phrasings.get(_phrasing_key(text))
+            if owner is not None and owner[0] != entry.id:
+                on_row = f" on row {owner[1]}" if owner[1] else ""
+                problems.append(ValidationProblem(
+                    f"phrasing {text!r} is already used by entry {owner[0]!r}{on_row}; "
+                    "a phrasing may belong to one entry only",
+                    column=columns.get("question" if j == 0 else "similar", "question" if j == 0 else "similar"),
+                    value=text, code="conflict", **where))
+        return problems
+
+
+def check_entry(
+    entry: FaqEntry, limits: ParseLimits, *, where: dict[str, Any] | None = None,
+    columns: dict[str, str] | None = None,
+) -> list[ValidationProblem]:
+    """Every per-entry problem (lengths, counts, id, formulas, compliance of answers).
+
+    The single source of the entry rules, used for file rows and for entries sent through the API.
+    """
+    where = where or {}
+    columns = columns or {}
 
     def col(name: str) -> str:
-        return row.columns.get(name, name)
+        return columns.get(name, name)
 
-    for name, cells in row.values.items():
-        for cell in cells:
-            if _FORMULA.match(cell):
-                problems.append(ValidationProblem(
-                    "cell looks like a spreadsheet formula (possible formula injection); "
-                    "remove the leading =, +, - or @", column=col(name), value=cell[:80], **where))
-
-    question = _first(row.values.get("question"))
-    answers = _split_all(row.values.get("answers"))
-    similar = _dedupe(s for s in _split_all(row.values.get("similar")) if _phrasing_key(s) != _phrasing_key(question))
-    if not question:
-        problems.append(ValidationProblem("standard question is empty", column=col("question"), **where))
-    elif len(question) > limits.max_question_chars:
+    problems: list[ValidationProblem] = []
+    if not entry.id:
+        problems.append(ValidationProblem("id is empty", column=col("id"), code="bad_id", **where))
+    elif len(entry.id) > limits.max_id_chars or not _ID.match(entry.id):
         problems.append(ValidationProblem(
-            f"standard question is {len(question)} characters; the limit is {limits.max_question_chars}",
-            column=col("question"), value=question[:80], **where))
-    if not answers:
-        problems.append(ValidationProblem("answer is empty", column=col("answers"), **where))
-    for answer in answers:
+            f"id {entry.id[:80]!r} must be at most {limits.max_id_chars} letters, digits or - _ . :",
+            column=col("id"), value=entry.id[:80], code="bad_id", **where))
+    if not entry.question:
+        problems.append(ValidationProblem("standard question is empty", column=col("question"),
+                                          code="missing_question", **where))
+    elif len(entry.question) > limits.max_question_chars:
+        problems.append(ValidationProblem(
+            f"standard question is {len(entry.question)} characters; the limit is {limits.max_question_chars}",
+            column=col("question"), value=entry.question[:80], code="too_long", **where))
+    if not entry.answers:
+        problems.append(ValidationProblem("answer is empty", column=col("answers"), code="missing_answer", **where))
+    if len(entry.answers) > limits.max_answers:
+        problems.append(ValidationProblem(
+            f"{len(entry.answers)} answers; the limit is {limits.max_answers} per entry",
+            column=col("answers"), code="too_many", **where))
+    for answer in entry.answers:
         if len(answer) > limits.max_answer_chars:
             problems.append(ValidationProblem(
                 f"answer is {len(answer)} characters; the limit is {limits.max_answer_chars}",
-                column=col("answers"), value=answer[:80], **where))
-    for text in similar:
+                column=col("answers"), value=answer[:80], code="too_long", **where))
+    for text in entry.similar:
         if len(text) > limits.max_question_chars:
             problems.append(ValidationProblem(
                 f"similar question is {len(text)} characters; the limit is {limits.max_question_chars}",
-                column=col("similar"), value=text[:80], **where))
-    if len(similar) > limits.max_similar:
+                column=col("similar"), value=text[:80], code="too_long", **where))
+    if len(entry.similar) > limits.max_similar:
         problems.append(ValidationProblem(
-            f"{len(similar)} similar questions; the limit is {limits.max_similar} per entry",
-            column=col("similar"), **where))
-    enabled_text = _first(row.values.get("enabled")).lower()
-    if enabled_text in _TRUE:
-        enabled = True
-    elif enabled_text in _FALSE:
-        enabled = False
-    else:
-        enabled = True
+            f"{len(entry.similar)} similar questions; the limit is {limits.max_similar} per entry",
+            column=col("similar"), code="too_many", **where))
+    if len(entry.category) > limits.max_category_chars:
+        problems.append(ValidationProblem(
+            f"category is {len(entry.category)} characters; the limit is {limits.max_category_chars}",
+            column=col("category"), value=entry.category[:80], code="too_long", **where))
+    for name, texts in (("id", [entry.id]), ("question", [entry.question]), ("similar", entry.similar),
+                        ("answers", entry.answers), ("category", [entry.category])):
+        for text in texts:
+            problem = formula_problem(text, column=col(name), where=where)
+            if problem:
+                problems.append(problem)
+    for answer in entry.answers:
+        problems.extend(compliance_problems(answer, limits, column=col("answers"), where=where))
+    return problems
+
+
+def formula_problem(text: str, *, column: str, where: dict[str, Any]) -> ValidationProblem | None:
+    if not _FORMULA.match(text):
+        return None
+    return ValidationProblem(
+        "cell looks like a spreadsheet formula (possible formula injection); remove the leading =, +, - or @",
+        column=column, value=text[:80], code="formula", **where)
+
+
+def compliance_problems(
+    text: str, limits: ParseLimits, *, column: str, where: dict[str, Any],
+) -> list[ValidationProblem]:
+    """One problem per text that fails ``compliance.check_text`` (links, phones, WeChat/QQ, …)."""
+    if not limits.check_compliance or not text:
+        return []
+    result = check_text(text)
+    if result.allowed:
+        return []
+    kinds = result.kinds
+    severity = "warning" if set(kinds) <= limits.compliance_warning_kinds else "error"
+    found = "; ".join(f"{v.kind} {v.matched!r}" for v in result.violations)
+    return [ValidationProblem(
+        f"text fails the compliance check ({found}): {result.reason()}",
+        severity=severity, column=column, value=text[:80], code="compliance",
+        extra={"violations": [{"kind": v.kind, "matched": v.matched, "start": v.start, "end": v.end}
+                              for v in result.violations]}, **where)]
+
+
+def _row_to_entry(row: TableRow, limits: ParseLimits) -> tuple[FaqEntry | None, list[ValidationProblem]]:
+    where = row.where()
+    problems: list[ValidationProblem] = []
+    question = row.first("question")
+    answers = split_cell(row.values.get("answers"))
+    similar = [s for s in split_cell(row.values.get("similar")) if _phrasing_key(s) != _phrasing_key(question)]
+    enabled_text = row.first("enabled").lower()
+    enabled = enabled_text not in _FALSE
+    if enabled_text not in _TRUE | _FALSE:
         problems.append(ValidationProblem(
             f"status {enabled_text!r} is not understood; use 启用 or 停用",
-            column=col("enabled"), value=enabled_text, **where))
-    if len(problems) > before:
-        return None
-    entry_id = _first(row.values.get("id")) or derive_entry_id(question)
-    return FaqEntry(
-        id=entry_id,
-        question=question,
-        answers=tuple(answers),
-        similar=tuple(similar),
-        category=_first(row.values.get("category")),
-        enabled=enabled,
-    )
+            column=row.col("enabled"), value=enabled_text, code="bad_status", **where))
+    entry = FaqEntry(
+        id=row.first("id") or (derive_entry_id(question) if question else ""),
+        question=question, answers=tuple(answers), similar=tuple(similar),
+        category=row.first("category"), enabled=enabled)
+    # Formulas anywhere in the row (also in columns the entry does not keep), then the entry rules.
+    for name, cells in row.values.items():
+        for cell in cells:
+            problem = formula_problem(cell, column=row.col(name), where=where)
+            if problem:
+                problems.append(problem)
+    entry_problems = [p for p in check_entry(entry, limits, where=where, columns=row.columns)
+                      if p.code != "formula" and not (p.code == "bad_id" and not question)]
+    problems.extend(entry_problems)
+    if any(p.severity == "error" for p in problems):
+        return None, problems
+    return entry, problems
 
 
-def _first(cells: list[str] | None) -> str:
-    for cell in cells or ():
-        if cell.strip():
-            return cell.strip()
-    return ""
-
-
-def _split_all(cells: list[str] | None) -> list[str]:
+def split_cell(cells: Sequence[str] | None) -> list[str]:
+    """All values of (possibly repeated) cells, split on ``|`` and newlines, blank and duplicates dropped."""
     return _dedupe(part.strip() for cell in cells or () for part in _SPLIT.split(cell) if part.strip())
+
+
+def status_text(enabled: bool) -> str:
+    return "启用" if enabled else "停用"
+
+
+def parse_enabled(text: str) -> bool | None:
+    text = text.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    return None
 
 
 def _dedupe(items: Iterable[str]) -> list[str]:
@@ -229,27 +379,64 @@ def _dedupe(items: Iterable[str]) -> list[str]:
     return out
 
 
-def _canonical_header(header: Any) -> str | None:
-    text = re.sub(r"[\s_\-]*\d+$", "", str(header or "").strip().lower())
-    text = text.replace(" ", "").replace("（", "(").split("(")[0]
-    return _HEADER_LOOKUP.get(text) or _HEADER_LOOKUP.get(text.replace("_", ""))
+# -- reading any table ---------------------------------------------------------------------------
+def read_table(
+    filename: str, data: bytes, schema: TableSchema, limits: ParseLimits,
+) -> tuple[list[TableRow], list[ValidationProblem]]:
+    """At most ``limits.max_rows`` located data rows of a CSV/XLSX/JSON/JSONL file, plus header notes.
+
+    Raises ``UploadError`` if the file cannot be read, ``TooManyRows`` as soon as row
+    ``max_rows + 1`` is seen, ``ArchiveTooLarge`` for an XLSX that would expand too much.
+    """
+    suffix = PurePath(filename).suffix.lower()
+    notes: list[ValidationProblem] = []
+    if suffix == ".csv":
+        rows = _csv_rows(filename, data, schema, notes)
+    elif suffix == ".xlsx":
+        rows = _xlsx_rows(filename, data, schema, limits, notes)
+    elif suffix == ".json":
+        rows = _json_rows(filename, data, schema, notes)
+    elif suffix == ".jsonl":
+        rows = _jsonl_rows(filename, data, schema, notes)
+    else:
+        raise UploadError(
+            f"{filename}: unsupported file type {suffix or '(none)'!r}; "
+            f"upload one of {', '.join(SUPPORTED_SUFFIXES)}"
+        )
+    out: list[TableRow] = []
+    for row in rows:
+        if len(out) == limits.max_rows:
+            raise TooManyRows(
+                f"{filename}: too many rows: more than {limits.max_rows} data rows (the limit, SMARTREPLY_MAX_ROWS); "
+                "split the file")
+        out.append(row)
+    return out, notes
+
+
+def _cell_text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # Excel stores 1001 as 1001.0
+    return str(value).strip()
 
 
 def _table_rows(
-    filename: str, sheet: str | None, table: Iterator[list[Any]], notes: list[ValidationProblem]
-) -> Iterator[_Row]:
+    filename: str, sheet: str | None, table: Iterator[Sequence[Any]], schema: TableSchema,
+    notes: list[ValidationProblem],
+) -> Iterator[TableRow]:
     """Rows of a header-first table (CSV, one XLSX sheet) keyed by canonical field."""
     try:
-        header = next(table)
+        header = list(next(table))
     except StopIteration:
         return
-    fields = [_canonical_header(h) for h in header]
+    fields = [schema.field_of(h) for h in header]
     where = f"{filename}" + (f" sheet {sheet!r}" if sheet else "")
-    if "question" not in fields or "answers" not in fields:
-        known = ", ".join(f"{aliases[0]}/{aliases[1]}" for aliases in COLUMN_ALIASES.values())
+    missing = [f for f in schema.required if f not in fields]
+    if missing:
+        known = ", ".join(f"{aliases[0]}/{aliases[1]}" for aliases in schema.aliases.values())
+        needs = " and ".join(f"a {f} column ({schema.describe(f)})" for f in missing)
         raise UploadError(
-            f"{where}: the header row needs a question column (标准问题 or question) and an answer "
-            f"column (答案 or answer); found {[str(h) for h in header if h is not None]}. Known columns: {known}"
+            f"{where}: the header row needs {needs}; found {[str(h) for h in header if h is not None]}. "
+            f"Known columns: {known}"
         )
     columns: dict[str, str] = {}
     for field_name, h in zip(fields, header):
@@ -257,7 +444,7 @@ def _table_rows(
             columns[field_name] = str(h).strip()
     for f, h in zip(fields, header):
         if f is None and str(h or "").strip():
-            notes.append(_unknown_column(str(h).strip(), sheet=sheet))
+            notes.append(_unknown_column(schema, str(h).strip(), sheet=sheet))
     for number, cells in enumerate(table, start=2):
         if not any(str(c).strip() for c in cells if c is not None):
             continue  # blank line: Excel often leaves them at the end
@@ -265,113 +452,170 @@ def _table_rows(
         for field_name, cell in zip(fields, cells):
             if field_name is None or cell is None:
                 continue
-            text = str(cell).strip()
-            if field_name not in _MULTI_FIELDS and field_name in values:
+            if field_name not in schema.multi and field_name in values:
                 continue
-            values.setdefault(field_name, []).append(text)
-        yield _Row(sheet=sheet, number=number, values=values, columns=columns)
+            values.setdefault(field_name, []).append(_cell_text(cell))
+        yield TableRow(sheet=sheet, number=number, values=values, columns=columns)
 
 
-def _unknown_column(name: str, *, sheet: str | None = None, row: int = 1) -> ValidationProblem:
-    known = ", ".join(aliases[0] for aliases in COLUMN_ALIASES.values())
+def _unknown_column(schema: TableSchema, name: str, *, sheet: str | None = None, row: int = 1) -> ValidationProblem:
+    known = ", ".join(aliases[0] for aliases in schema.aliases.values())
     return ValidationProblem(
         f"unknown column {name!r} is ignored (known: {known})",
-        severity="warning", row=row, column=name, sheet=sheet)
+        severity="warning", row=row, column=name, sheet=sheet, code="unknown_column")
 
 
-def _csv_rows(filename: str, data: bytes, notes: list[ValidationProblem]) -> Iterator[_Row]:
-    text = _decode_text(filename, data)
-    sample = text[:4096]
-    try:
-        dialect = csv.Sniffer().sniff(sample, delimiters=",\t;")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
-    return _table_rows(filename, None, iter(reader), notes)
-
-
-def _decode_text(filename: str, data: bytes) -> str:
+def _detect_encoding(filename: str, data: bytes) -> str:
     # Chinese Excel saves "CSV" as GBK/GB18030; UTF-8 (with or without BOM) is tried first since a
-    # valid UTF-8 multi-byte text is almost never valid by accident.
+    # valid UTF-8 multi-byte text is almost never valid by accident. Decoded in chunks and thrown
+    # away: only the verdict is kept, the text is streamed later.
     for encoding in ("utf-8-sig", "gb18030"):
+        decoder = codecs.getincrementaldecoder(encoding)()
         try:
-            return data.decode(encoding)
+            for start in range(0, len(data), 1 << 20):
+                decoder.decode(data[start:start + (1 << 20)])
+            decoder.decode(b"", final=True)
+            return encoding
         except UnicodeDecodeError:
             continue
     raise UploadError(f"{filename}: text is neither UTF-8 nor GBK/GB18030; save the file as UTF-8 CSV")
 
 
-def _xlsx_rows(filename: str, data: bytes, notes: list[ValidationProblem]) -> Iterator[_Row]:
-    import zipfile
+def _text_stream(filename: str, data: bytes) -> io.TextIOWrapper:
+    return io.TextIOWrapper(io.BytesIO(data), encoding=_detect_encoding(filename, data), newline="")
 
+
+def _csv_rows(filename: str, data: bytes, schema: TableSchema, notes: list[ValidationProblem]) -> Iterator[TableRow]:
+    stream = _text_stream(filename, data)
+    sample = stream.read(4096)
+    stream.seek(0)
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=",\t;")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(stream, dialect)
+
+    def guarded() -> Iterator[list[str]]:
+        try:
+            yield from reader
+        except csv.Error as exc:  # NUL bytes, a cell over csv.field_size_limit (128 KiB)
+            raise UploadError(f"{filename}: line {reader.line_num} cannot be read as CSV: {exc}") from exc
+
+    return _table_rows(filename, None, guarded(), schema, notes)
+
+
+def _check_archive(filename: str, zf: zipfile.ZipFile, limits: ParseLimits) -> None:
+    """Refuse an XLSX from its zip directory alone, then by a streamed count of sheet rows."""
+    infos = zf.infolist()
+    limit_mib = limits.max_xlsx_uncompressed_bytes / 2**20
+    total = sum(i.file_size for i in infos)
+    if len(infos) > 10_000 or total > limits.max_xlsx_uncompressed_bytes:
+        raise ArchiveTooLarge(
+            f"{filename}: the workbook would expand to {total / 2**20:.0f} MiB in {len(infos)} parts; the limit is "
+            f"{limit_mib:.0f} MiB (SMARTREPLY_MAX_XLSX_UNCOMPRESSED_BYTES). Remove unused sheets or images")
+    for info in infos:
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > _LARGE_MEMBER and ratio > limits.max_xlsx_ratio:
+            raise ArchiveTooLarge(
+                f"{filename}: part {info.filename} expands {ratio:.0f}x (limit {limits.max_xlsx_ratio}x, "
+                "SMARTREPLY_MAX_XLSX_RATIO); this looks like a zip bomb, not a spreadsheet")
+    # Decompressing reads at most the declared sizes checked above (zipfile stops there).
+    rows = 0
+    for info in infos:
+        if not (info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")):
+            continue
+        tail = b""
+        with zf.open(info) as fh:
+            while chunk := fh.read(1 << 20):
+                block = tail + chunk
+                rows += len(_ROW_END.findall(block))
+                # keep a tail shorter than any match so a tag split over two chunks is counted once
+                cut = max(len(block) - 16, 0)
+                last = block.rfind(b">", 0, len(block))
+                tail = block[max(cut, last + 1):]
+                if rows > limits.max_rows + _ROW_SLACK:
+                    raise TooManyRows(
+                        f"{filename}: too many rows: the workbook holds more than {limits.max_rows} rows (the limit, "
+                        "SMARTREPLY_MAX_ROWS); split the file")
+
+
+def _xlsx_rows(
+    filename: str, data: bytes, schema: TableSchema, limits: ParseLimits, notes: list[ValidationProblem],
+) -> Iterator[TableRow]:
     from openpyxl import load_workbook
 
     try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            _check_archive(filename, zf, limits)
+    except zipfile.BadZipFile as exc:
+        raise UploadError(f"{filename}: not a readable .xlsx workbook ({exc})") from exc
+    try:
+        # data_only=False: a formula cell reads as its formula text ("=…") and is reported as one.
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
         raise UploadError(f"{filename}: not a readable .xlsx workbook ({exc})") from exc
     try:
         sheets_used = 0
+        marker = schema.required[0]
         for sheet in workbook.worksheets:
             table = iter(sheet.iter_rows(values_only=True))
             first = next(table, None)
             if first is None or not any(c is not None for c in first):
                 continue
-            fields = [_canonical_header(h) for h in first]
-            if "question" not in fields:
+            if marker not in [schema.field_of(h) for h in first]:
                 continue  # a notes / instructions sheet
             sheets_used += 1
-            yield from _table_rows(filename, sheet.title, _chain([list(first)], (list(r) for r in table)), notes)
+            yield from _table_rows(filename, sheet.title, _chain([list(first)], table), schema, notes)
         if sheets_used == 0:
             raise UploadError(
-                f"{filename}: no sheet has a header row with a question column (标准问题 or question)")
+                f"{filename}: no sheet has a header row with a {marker} column ({schema.describe(marker)})")
     finally:
         workbook.close()
 
 
-def _chain(first: list[list[Any]], rest: Iterable[list[Any]]) -> Iterator[list[Any]]:
+def _chain(first: list[Sequence[Any]], rest: Iterable[Sequence[Any]]) -> Iterator[Sequence[Any]]:
     yield from first
     yield from rest
 
 
-def _json_rows(filename: str, data: bytes, notes: list[ValidationProblem]) -> Iterator[_Row]:
+def _json_rows(filename: str, data: bytes, schema: TableSchema, notes: list[ValidationProblem]) -> Iterator[TableRow]:
     try:
-        payload = json.loads(_decode_text(filename, data))
+        payload = json.load(_text_stream(filename, data))
     except json.JSONDecodeError as exc:
         raise UploadError(f"{filename}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
     if isinstance(payload, dict):
-        payload = payload.get("entries", payload.get("faq"))
+        payload = next((payload[k] for k in ("entries", "faq", "items", "phrases") if k in payload), None)
     if not isinstance(payload, list):
         raise UploadError(f"{filename}: expected a JSON list of entries or an object with an \"entries\" list")
     for index, item in enumerate(payload, start=1):
-        yield _object_row(filename, item, index, notes)
+        yield _object_row(filename, item, index, schema, notes)
 
 
-def _jsonl_rows(filename: str, data: bytes, notes: list[ValidationProblem]) -> Iterator[_Row]:
-    for number, line in enumerate(_decode_text(filename, data).splitlines(), start=1):
+def _jsonl_rows(filename: str, data: bytes, schema: TableSchema, notes: list[ValidationProblem]) -> Iterator[TableRow]:
+    for number, line in enumerate(_text_stream(filename, data), start=1):
         if not line.strip():
             continue
         try:
             item = json.loads(line)
         except json.JSONDecodeError as exc:
             raise UploadError(f"{filename}: line {number} is not valid JSON: {exc.msg}") from exc
-        yield _object_row(filename, item, number, notes)
+        yield _object_row(filename, item, number, schema, notes)
 
 
-def _object_row(filename: str, item: Any, number: int, notes: list[ValidationProblem]) -> _Row:
+def _object_row(filename: str, item: Any, number: int, schema: TableSchema, notes: list[ValidationProblem]) -> TableRow:
     if not isinstance(item, dict):
         raise UploadError(f"{filename}: item {number} is not a JSON object")
     values: dict[str, list[str]] = {}
     columns: dict[str, str] = {}
     for key, value in item.items():
-        name = _canonical_header(key)
+        name = schema.field_of(key)
         if name is None:
             if not any(n.column == str(key) for n in notes):  # report a JSON key once, not per line
-                notes.append(_unknown_column(str(key), row=number))
+                notes.append(_unknown_column(schema, str(key), row=number))
             continue
         columns.setdefault(name, str(key))
         cells = value if isinstance(value, list) else [value]
         if isinstance(value, bool):
             cells = ["1" if value else "0"]
-        values.setdefault(name, []).extend("" if c is None else str(c) for c in cells)
-    return _Row(sheet=None, number=number, values=values, columns=columns)
+        values.setdefault(name, []).extend("" if c is None else _cell_text(c) for c in cells)
+    return TableRow(sheet=None, number=number, values=values, columns=columns)

@@ -1,8 +1,14 @@
-"""Storage of shops, knowledge-base versions and their entries (SQLAlchemy Core).
+"""Storage of shops, knowledge-base versions and their entries, quick phrases and auto-reply rules
+(SQLAlchemy Core).
 
-SQLite (WAL) by default; the same statements run on PostgreSQL. A version is written as
-``building`` and only becomes the shop's active version by one UPDATE once its index is on disk,
-so readers never see a half-built knowledge base.
+SQLite (WAL) by default; the same statements run on PostgreSQL (no dialect-specific SQL). A version
+is written as ``building`` and only becomes the shop's active version by one UPDATE once its index
+is on disk, so readers never see a half-built knowledge base. ``kb_builds`` records which process is
+building which version, so a restart can tell an interrupted build from a live one.
+
+Quick phrases and rules are small per-shop collections versioned the same way: every change writes
+the whole collection as a new revision (rows keyed by revision) and moves the shop's pointer in the
+same transaction, so history, diff and restore come for free and a reader never sees half a change.
 """
 
 from __future__ import annotations
@@ -11,11 +17,15 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from sqlalchemy import (
     JSON,
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
@@ -23,19 +33,27 @@ from sqlalchemy import (
     Table,
     Text,
     create_engine,
+    delete,
     event,
     func,
     insert,
     select,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
-from models.errors import NoActiveKnowledgeBase, NotFound, ShopNotFound
+from models.errors import (
+    ItemNotFound,
+    NoActiveKnowledgeBase,
+    ShopNotFound,
+    VersionNotActivatable,
+    VersionNotFound,
+)
 
 from .schema import FaqEntry, KbVersion
 
-__all__ = ["KbStore", "metadata"]
+__all__ = ["KbStore", "metadata", "BuildRecord", "Revision", "COLLECTION_KINDS"]
 
 metadata = MetaData()
 
@@ -77,6 +95,104 @@ kb_entries = Table(
     Column("category", String(100), nullable=False, default=""),
     Column("enabled", Boolean, nullable=False, default=True),
 )
+
+
+# Which process builds a version: a restart marks the builds of dead processes failed.
+kb_builds = Table(
+    "kb_builds",
+    metadata,
+    Column("shop_id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+)
+
+shop_settings = Table(
+    "shop_settings",
+    metadata,
+    Column("shop_id", String(64), ForeignKey("shops.id"), primary_key=True),
+    Column("timezone", String(64), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# One row per (shop, kind): the revision served now and the last number handed out (row lock).
+shop_collections = Table(
+    "shop_collections",
+    metadata,
+    Column("shop_id", String(64), ForeignKey("shops.id"), primary_key=True),
+    Column("kind", String(32), primary_key=True),  # quick_phrases | rules
+    Column("current_revision", Integer, nullable=True),
+    Column("last_revision", Integer, nullable=False, default=0),
+)
+
+collection_revisions = Table(
+    "collection_revisions",
+    metadata,
+    Column("shop_id", String(64), primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("revision", Integer, primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("action", String(300), nullable=False, default=""),
+    Column("item_count", Integer, nullable=False, default=0),
+)
+
+quick_phrases = Table(
+    "quick_phrases",
+    metadata,
+    Column("shop_id", String(64), primary_key=True),
+    Column("revision", Integer, primary_key=True),
+    Column("phrase_id", String(64), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("group_name", String(100), nullable=False, default=""),
+    Column("shortcut", String(32), nullable=False, default=""),
+    Column("text", Text, nullable=False),
+)
+
+auto_reply_rules = Table(
+    "auto_reply_rules",
+    metadata,
+    Column("shop_id", String(64), primary_key=True),
+    Column("revision", Integer, primary_key=True),
+    Column("rule_id", String(64), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("spec", JSON, nullable=False),  # name, trigger, reply, schedule, priority, enabled, cooldown
+    # Embeddings of a semantic trigger's examples: base64 of little-endian float32, never pickle.
+    Column("vectors", Text, nullable=True),
+    Column("encoder_id", String(200), nullable=False, default=""),
+)
+
+# When a rule last fired in a conversation (per-conversation cooldown).
+rule_fires = Table(
+    "rule_fires",
+    metadata,
+    Column("shop_id", String(64), primary_key=True),
+    Column("conversation_id", String(128), primary_key=True),
+    Column("rule_id", String(64), primary_key=True),
+    Column("fired_at", DateTime(timezone=True), nullable=False),
+    Column("fired_ts", Float, nullable=False),  # epoch seconds: exact comparisons on every back end
+)
+
+COLLECTION_KINDS = {"quick_phrases": (quick_phrases, "phrase_id"), "rules": (auto_reply_rules, "rule_id")}
+
+
+@dataclass(frozen=True)
+class BuildRecord:
+    shop_id: str
+    version: int
+    host: str | None  # None: a building version without a record (made before records existed)
+    pid: int | None
+
+
+@dataclass(frozen=True)
+class Revision:
+    shop_id: str
+    kind: str
+    revision: int
+    created_at: datetime
+    action: str
+    item_count: int
+    current: bool
 
 
 def _now() -> datetime:
@@ -125,8 +241,14 @@ class KbStore:
         return version
 
     # -- versions ----------------------------------------------------------------------------
-    def create_version(self, shop_id: str, entries: list[FaqEntry], *, source: str, encoder_id: str) -> int:
-        """Store entries as a new ``building`` version and return its number."""
+    def create_version(
+        self, shop_id: str, entries: list[FaqEntry], *, source: str, encoder_id: str,
+        builder: tuple[str, int] | None = None, note: str = "",
+    ) -> int:
+        """Store entries as a new ``building`` version and return its number.
+
+        ``builder`` (host, pid) records the process that will build the index, for crash recovery.
+        """
         self.ensure_shop(shop_id)
         with self.engine.begin() as conn:
             # UPDATE first: it takes the write lock (SQLite) / row lock (PostgreSQL) before the read,
@@ -136,7 +258,10 @@ class KbStore:
             conn.execute(insert(kb_versions).values(
                 shop_id=shop_id, version=version, status="building", created_at=_now(), source=source[:300],
                 entry_count=len(entries), phrasing_count=sum(len(e.phrasings) for e in entries if e.enabled),
-                encoder_id=encoder_id, note=""))
+                encoder_id=encoder_id, note=note[:2000]))
+            if builder is not None:
+                conn.execute(insert(kb_builds).values(shop_id=shop_id, version=version, host=builder[0][:255],
+                                                      pid=builder[1], started_at=_now()))
             if entries:
                 conn.execute(insert(kb_entries), [
                     {"shop_id": shop_id, "version": version, "entry_id": e.id, "position": i,
@@ -151,6 +276,21 @@ class KbStore:
             conn.execute(update(kb_versions)
                          .where(kb_versions.c.shop_id == shop_id, kb_versions.c.version == version)
                          .values(status="failed", note=note[:2000]))
+            self._end_build(conn, shop_id, version)
+
+    @staticmethod
+    def _end_build(conn: Connection, shop_id: str, version: int) -> None:
+        conn.execute(delete(kb_builds).where(kb_builds.c.shop_id == shop_id, kb_builds.c.version == version))
+
+    def building_versions(self) -> list[BuildRecord]:
+        """Every version still marked ``building``, with the process that claimed it (if recorded)."""
+        query = (select(kb_versions.c.shop_id, kb_versions.c.version, kb_builds.c.host, kb_builds.c.pid)
+                 .select_from(kb_versions.outerjoin(kb_builds, (kb_builds.c.shop_id == kb_versions.c.shop_id)
+                                                    & (kb_builds.c.version == kb_versions.c.version)))
+                 .where(kb_versions.c.status == "building")
+                 .order_by(kb_versions.c.shop_id, kb_versions.c.version))
+        with self.engine.connect() as conn:
+            return [BuildRecord(r.shop_id, r.version, r.host, r.pid) for r in conn.execute(query)]
 
     def activate(self, shop_id: str, version: int, *, only_if_newer: bool = False) -> bool:
         """Make a built version the active one (also used for rollback). One atomic UPDATE.
@@ -164,13 +304,15 @@ class KbStore:
             row = conn.execute(select(kb_versions.c.status).where(
                 kb_versions.c.shop_id == shop_id, kb_versions.c.version == version)).first()
             if row is None:
-                raise NotFound(f"shop {shop_id!r} has no version {version}")
+                raise VersionNotFound(f"shop {shop_id!r} has no version {version}")
             if row.status == "building":
                 conn.execute(update(kb_versions)
                              .where(kb_versions.c.shop_id == shop_id, kb_versions.c.version == version)
                              .values(status="ready"))
+                self._end_build(conn, shop_id, version)
             elif row.status != "ready":
-                raise NotFound(f"version {version} of shop {shop_id!r} is {row.status}, it cannot be activated")
+                raise VersionNotActivatable(
+                    f"version {version} of shop {shop_id!r} is {row.status}, it cannot be activated")
             current = conn.execute(select(shops.c.active_version).where(shops.c.id == shop_id)).scalar_one()
             if only_if_newer and current is not None and current > version:
                 return False
@@ -180,7 +322,7 @@ class KbStore:
     def get_version(self, shop_id: str, version: int) -> KbVersion:
         for v in self.list_versions(shop_id, version=version):
             return v
-        raise NotFound(f"shop {shop_id!r} has no version {version}")
+        raise VersionNotFound(f"shop {shop_id!r} has no version {version}")
 
     def list_versions(self, shop_id: str, *, version: int | None = None) -> list[KbVersion]:
         active = self.active_version(shop_id)
@@ -211,6 +353,126 @@ class KbStore:
         with self.engine.connect() as conn:
             return conn.execute(select(func.count()).select_from(kb_versions)
                                 .where(kb_versions.c.shop_id == shop_id)).scalar_one()
+
+    def require_shop(self, shop_id: str) -> None:
+        if not self.shop_exists(shop_id):
+            raise ShopNotFound(f"shop {shop_id!r} does not exist; upload a knowledge base first")
+
+    # -- shop settings -----------------------------------------------------------------------
+    def shop_timezone(self, shop_id: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(shop_settings.c.timezone)
+                                .where(shop_settings.c.shop_id == shop_id)).scalar_one_or_none()
+
+    def set_shop_timezone(self, shop_id: str, timezone: str) -> None:
+        self.ensure_shop(shop_id)
+        with self.engine.begin() as conn:
+            done = conn.execute(update(shop_settings).where(shop_settings.c.shop_id == shop_id)
+                                .values(timezone=timezone, updated_at=_now())).rowcount
+            if not done:
+                conn.execute(insert(shop_settings).values(shop_id=shop_id, timezone=timezone, updated_at=_now()))
+
+    # -- revisioned collections (quick phrases, rules) ---------------------------------------
+    def collection(self, shop_id: str, kind: str, revision: int | None = None) -> tuple[int | None, list[dict]]:
+        """(revision, items) of the current (or a given) revision; items are row dicts in position order."""
+        table, _ = COLLECTION_KINDS[kind]
+        with self.engine.connect() as conn:
+            if revision is None:
+                revision = conn.execute(select(shop_collections.c.current_revision).where(
+                    shop_collections.c.shop_id == shop_id, shop_collections.c.kind == kind)).scalar_one_or_none()
+                if revision is None:
+                    return None, []
+            elif conn.execute(select(collection_revisions.c.revision).where(
+                    collection_revisions.c.shop_id == shop_id, collection_revisions.c.kind == kind,
+                    collection_revisions.c.revision == revision)).first() is None:
+                raise ItemNotFound(f"shop {shop_id!r} has no {kind.replace('_', ' ')} revision {revision}")
+            rows = conn.execute(select(table).where(table.c.shop_id == shop_id, table.c.revision == revision)
+                                .order_by(table.c.position)).mappings().all()
+        return revision, [{k: v for k, v in r.items() if k not in ("shop_id", "revision", "position")} for r in rows]
+
+    def change_collection(
+        self, shop_id: str, kind: str, change: Callable[[list[dict]], tuple[list[dict], str]],
+    ) -> tuple[int, list[dict]]:
+        """Apply ``change(current_items) → (new_items, action)`` and write the result as a new revision.
+
+        Runs in one transaction that holds the shop collection's row lock from before the read, so
+        two concurrent changes are applied one after the other, never to the same stale state. If
+        ``change`` raises, nothing is written.
+        """
+        table, _ = COLLECTION_KINDS[kind]
+        self.ensure_shop(shop_id)
+        self._ensure_collection(shop_id, kind)
+        key = (shop_collections.c.shop_id == shop_id) & (shop_collections.c.kind == kind)
+        with self.engine.begin() as conn:
+            conn.execute(update(shop_collections).where(key)
+                         .values(last_revision=shop_collections.c.last_revision + 1))
+            head = conn.execute(select(shop_collections.c.current_revision, shop_collections.c.last_revision)
+                                .where(key)).one()
+            items: list[dict] = []
+            if head.current_revision is not None:
+                rows = conn.execute(select(table).where(table.c.shop_id == shop_id,
+                                                        table.c.revision == head.current_revision)
+                                    .order_by(table.c.position)).mappings().all()
+                items = [{k: v for k, v in r.items() if k not in ("shop_id", "revision", "position")} for r in rows]
+            new_items, action = change(items)
+            revision = head.last_revision
+            conn.execute(insert(collection_revisions).values(
+                shop_id=shop_id, kind=kind, revision=revision, created_at=_now(), action=action[:300],
+                item_count=len(new_items)))
+            if new_items:
+                conn.execute(insert(table), [{**item, "shop_id": shop_id, "revision": revision, "position": i}
+                                             for i, item in enumerate(new_items)])
+            conn.execute(update(shop_collections).where(key).values(current_revision=revision))
+        return revision, new_items
+
+    def _ensure_collection(self, shop_id: str, kind: str) -> None:
+        with self.engine.connect() as conn:
+            if conn.execute(select(shop_collections.c.kind).where(
+                    shop_collections.c.shop_id == shop_id, shop_collections.c.kind == kind)).first():
+                return
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(shop_collections).values(shop_id=shop_id, kind=kind, current_revision=None,
+                                                             last_revision=0))
+        except IntegrityError:
+            pass  # created concurrently
+
+    def revisions(self, shop_id: str, kind: str) -> list[Revision]:
+        with self.engine.connect() as conn:
+            current = conn.execute(select(shop_collections.c.current_revision).where(
+                shop_collections.c.shop_id == shop_id, shop_collections.c.kind == kind)).scalar_one_or_none()
+            rows = conn.execute(select(collection_revisions).where(
+                collection_revisions.c.shop_id == shop_id, collection_revisions.c.kind == kind)
+                .order_by(collection_revisions.c.revision)).all()
+        return [Revision(shop_id=r.shop_id, kind=r.kind, revision=r.revision, created_at=_aware(r.created_at),
+                         action=r.action, item_count=r.item_count, current=r.revision == current) for r in rows]
+
+    # -- rule fires (cooldowns) --------------------------------------------------------------
+    def last_fires(self, shop_id: str, conversation_id: str) -> dict[str, datetime]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(rule_fires.c.rule_id, rule_fires.c.fired_ts).where(
+                rule_fires.c.shop_id == shop_id, rule_fires.c.conversation_id == conversation_id)).all()
+        return {r.rule_id: datetime.fromtimestamp(r.fired_ts, UTC) for r in rows}
+
+    def record_fire(self, shop_id: str, conversation_id: str, rule_id: str, at: datetime) -> None:
+        values = {"fired_at": at.astimezone(UTC), "fired_ts": at.timestamp()}
+        key = ((rule_fires.c.shop_id == shop_id) & (rule_fires.c.conversation_id == conversation_id)
+               & (rule_fires.c.rule_id == rule_id))
+        for _ in range(2):  # portable upsert: UPDATE, else INSERT; a concurrent INSERT → UPDATE again
+            try:
+                with self.engine.begin() as conn:
+                    if conn.execute(update(rule_fires).where(key).values(**values)).rowcount:
+                        return
+                    conn.execute(insert(rule_fires).values(shop_id=shop_id, conversation_id=conversation_id,
+                                                           rule_id=rule_id, **values))
+                    return
+            except IntegrityError:
+                continue
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; every stored time is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _json_list(value: object) -> list[str]:

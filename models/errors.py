@@ -19,12 +19,20 @@ __all__ = [
     "ArtifactMismatch",
     "UploadError",
     "UploadTooLarge",
+    "TooManyRows",
+    "ArchiveTooLarge",
     "ValidationProblem",
     "InvalidUpload",
+    "InvalidItem",
     "InvalidRequest",
+    "LimitExceeded",
+    "Conflict",
+    "VersionNotActivatable",
     "NotFound",
     "ShopNotFound",
     "NoActiveKnowledgeBase",
+    "VersionNotFound",
+    "ItemNotFound",
 ]
 
 
@@ -62,12 +70,13 @@ class ValidationProblem:
     """One problem in an uploaded file, located so a merchant can fix it in Excel."""
 
     reason: str
-    severity: str = "error"  # error: blocks the import; warning: reported, imported anyway
+    severity: str = "error"  # error: blocks the import (or skips the row); warning: reported only
     row: int | None = None  # 1-based row as the merchant sees it in Excel (header is row 1)
     column: str | None = None
     sheet: str | None = None
     value: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    code: str | None = None  # stable kind of problem, e.g. missing_answer, conflict (docs/knowledge-base.md)
 
     def as_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in asdict(self).items() if v is not None and v != {}}
@@ -81,7 +90,21 @@ class UploadError(SmartReplyError, ValueError):
 
 
 class UploadTooLarge(UploadError):
+    """The file is bigger than ``max_upload_bytes``."""
+
     code = "upload_too_large"
+
+
+class TooManyRows(UploadTooLarge):
+    """The file holds more data rows than ``max_rows``; refused before any row is validated."""
+
+    code = "too_many_rows"
+
+
+class ArchiveTooLarge(UploadTooLarge):
+    """An XLSX (a zip) would expand beyond the configured size or ratio: a zip bomb, or just too big."""
+
+    code = "xlsx_too_large"
 
 
 class InvalidUpload(SmartReplyError, ValueError):
@@ -94,10 +117,38 @@ class InvalidUpload(SmartReplyError, ValueError):
         self.problems = problems
 
 
+class InvalidItem(InvalidUpload):
+    """A single FAQ entry, quick phrase or rule sent through the API fails validation; nothing changed.
+
+    ``problems`` carry the field (``column``) and the reason, exactly as rows of an upload do.
+    """
+
+    code = "invalid_item"
+
+
 class InvalidRequest(SmartReplyError, ValueError):
     """A request's values are outside the limits the operator configured."""
 
     code = "invalid_request"
+
+
+class LimitExceeded(InvalidRequest):
+    """A per-shop count limit (quick phrases, rules) would be exceeded."""
+
+    code = "limit_exceeded"
+
+
+class Conflict(SmartReplyError, ValueError):
+    """The request contradicts the current state (an id already taken, a version that cannot be used)."""
+
+    code = "conflict"
+
+
+class VersionNotActivatable(Conflict):
+    """Rollback to a version that failed, is still building, or whose index is gone or was built by
+    another encoder."""
+
+    code = "version_not_activatable"
 
 
 class NotFound(SmartReplyError, LookupError):
@@ -110,3 +161,13 @@ class ShopNotFound(NotFound):
 
 class NoActiveKnowledgeBase(NotFound):
     code = "no_active_kb"
+
+
+class VersionNotFound(NotFound):
+    code = "version_not_found"
+
+
+class ItemNotFound(NotFound):
+    """A FAQ entry, quick phrase, rule or revision that does not exist."""
+
+    code = "item_not_found"

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from .api import compliance, health, kb, suggestions
+from .api import compliance, health, kb, quick_phrases, rules, shops, suggestions
 from .api.errors import install_error_handlers
 from .config import Settings
 from .runtime import Runtime
@@ -28,6 +28,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         # missing model fails the start, not a buyer's request.
         encoder = runtime.encoder
         logger.info("encoder %s (%s, %d-d) ready", encoder.model_id, runtime.settings.encoder_backend, encoder.dim)
+        # A previous process killed mid-build left a `building` version: fail it, drop its files.
+        report = runtime.recover()
+        for shop_id, version in report.failed:
+            logger.warning("recovered: shop %s version %d was abandoned mid-build and is marked failed",
+                           shop_id, version)
         if demo:
             result = runtime.ensure_demo_shop()
             if result is not None:
@@ -46,6 +51,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(kb.router)
+    app.include_router(kb.template_router)
+    app.include_router(quick_phrases.router)
+    app.include_router(rules.router)
+    app.include_router(shops.router)
     app.include_router(suggestions.router)
     app.include_router(compliance.router)
     return app

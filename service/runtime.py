@@ -7,8 +7,12 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from knowledge_base.importer import ImportResult, file_digest, import_kb_file
+from knowledge_base.importer import ImportMode, ImportResult, RecoveryReport, file_digest
+from knowledge_base.manager import KnowledgeBase
 from knowledge_base.parsing import ParseLimits
+from knowledge_base.quick_phrases import QuickPhraseBook, QuickPhraseLimits
+from knowledge_base.rulebook import RuleBook
+from knowledge_base.rules import RuleLimits
 from knowledge_base.store import KbStore
 from models.encoder import Encoder, load_encoder
 from models.normalize import normalize_text
@@ -48,17 +52,48 @@ class Runtime:
     @cached_property
     def suggester(self) -> Suggester:
         return Suggester(self.store, self.settings.index_dir, self.encoder, candidates=self.settings.candidates,
-                         normalise=normalize_text)
+                         normalise=normalize_text, search_threads=self.settings.encoder_threads,
+                         version_ttl=self.settings.active_version_ttl)
 
     @property
     def parse_limits(self) -> ParseLimits:
         s = self.settings
         return ParseLimits(max_rows=s.max_rows, max_question_chars=s.max_question_chars,
-                           max_answer_chars=s.max_answer_chars)
+                           max_answer_chars=s.max_answer_chars, max_similar=s.max_similar_per_entry,
+                           max_answers=s.max_answers_per_entry, max_category_chars=s.max_category_chars,
+                           max_xlsx_uncompressed_bytes=s.max_xlsx_uncompressed_bytes, max_xlsx_ratio=s.max_xlsx_ratio,
+                           compliance_warning_kinds=frozenset(s.kb_compliance_warning_kinds))
 
-    def import_file(self, shop_id: str, filename: str, data: bytes, progress=None) -> ImportResult:
-        return import_kb_file(self.store, self.settings.index_dir, self.encoder, shop_id, filename, data,
-                              limits=self.parse_limits, normalise=normalize_text, progress=progress)
+    @cached_property
+    def kb(self) -> KnowledgeBase:
+        """Imports, versions, single-entry edits, diff, rollback, export of every shop's FAQ."""
+        return KnowledgeBase(self.store, self.settings.index_dir, self.encoder, self.parse_limits,
+                             normalise=normalize_text, on_change=self._active_version_changed)
+
+    def _active_version_changed(self, shop_id: str) -> None:
+        if "suggester" in self.__dict__:
+            self.suggester.forget(shop_id)
+
+    @cached_property
+    def quick_phrases(self) -> QuickPhraseBook:
+        s = self.settings
+        return QuickPhraseBook(self.store, QuickPhraseLimits(max_phrases=s.max_quick_phrases,
+                                                             max_chars=s.max_quick_phrase_chars), self.parse_limits)
+
+    @cached_property
+    def rules(self) -> RuleBook:
+        s = self.settings
+        return RuleBook(self.store, self.encoder, normalise=normalize_text,
+                        limits=RuleLimits(max_rules=s.max_rules, max_reply_chars=s.max_answer_chars),
+                        parse_limits=self.parse_limits)
+
+    def import_file(self, shop_id: str, filename: str, data: bytes, progress=None, *,
+                    mode: ImportMode = "reject") -> ImportResult:
+        return self.kb.import_file(shop_id, filename, data, mode=mode, progress=progress)
+
+    def recover(self) -> RecoveryReport:
+        """Fail builds a killed process left behind and delete their files (run before serving)."""
+        return self.kb.recover()
 
     def ensure_demo_shop(self) -> ImportResult | None:
         """Import the bundled demo FAQ unless the demo shop already serves this exact file."""

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.errors import (
     ArtifactMismatch,
+    Conflict,
     EncoderError,
     InvalidRequest,
     InvalidUpload,
@@ -31,6 +32,7 @@ _STATUS: list[tuple[type[SmartReplyError], int]] = [
     (UploadTooLarge, 413),
     (UploadError, 400),
     (ArtifactMismatch, 409),
+    (Conflict, 409),
     (EncoderError, 503),
 ]
 

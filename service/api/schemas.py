@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 __all__ = [
     "ErrorBody", "ErrorResponse", "Problem", "KbUploadResponse", "KbVersionPublic", "KbVersionList",
     "SuggestRequest", "SuggestionPublic", "SuggestResponse", "Health",
+    "EntryPublic", "EntryIn", "EntryPatch", "EntryList", "EntryEditResponse", "EntryChange", "KbDiff",
+    "RevisionPublic", "RevisionList", "QuickPhraseIn", "QuickPhrasePatch", "QuickPhrasePublic", "QuickPhraseList",
+    "QuickPhraseChange", "QuickPhraseImportResponse", "TriggerModel", "WindowModel", "ScheduleModel", "RuleIn",
+    "RulePatch", "RulePublic", "RuleList", "RuleChange", "ExplainRequest", "ReasonPublic", "RuleDecisionPublic",
+    "RuleWinner", "ExplainResponse", "ShopSettingsPublic", "ShopSettingsIn",
 ]
 
 
 class Problem(BaseModel):
     reason: str
+    code: str | None = Field(None, description="Stable kind of problem, e.g. missing_answer, conflict, compliance.")
     severity: str = "error"
     sheet: str | None = None
     row: int | None = None
@@ -40,6 +47,9 @@ class KbUploadResponse(BaseModel):
     phrasings: int = Field(description="Standard + similar questions embedded into the index.")
     seconds: float
     warnings: list[Problem] = Field(default_factory=list)
+    mode: str = Field("reject", description="reject: any error rejects the file; partial: error rows were left out.")
+    skipped_rows: int = Field(0, description="Rows left out because of errors (partial mode only).")
+    skipped: list[Problem] = Field(default_factory=list, description="The errors of the rows left out.")
 
 
 class KbVersionPublic(BaseModel):
@@ -51,6 +61,8 @@ class KbVersionPublic(BaseModel):
     entry_count: int
     phrasing_count: int
     encoder_id: str
+    note: str = Field("", description="Why a version failed (e.g. 'abandoned: …' after a crash), or what a "
+                                      "partial import left out.")
 
 
 class KbVersionList(BaseModel):
@@ -86,3 +98,238 @@ class Health(BaseModel):
     encoder: str
     encoder_backend: str
     dim: int
+
+
+# -- knowledge-base management ------------------------------------------------------------------
+class EntryPublic(BaseModel):
+    id: str
+    question: str
+    similar: list[str]
+    answers: list[str]
+    category: str
+    enabled: bool
+
+
+class EntryIn(BaseModel):
+    id: str | None = Field(None, description="Stable id; derived from the question when absent.")
+    question: str
+    similar: list[str] = Field(default_factory=list)
+    answers: list[str] = Field(default_factory=list, description="At least one; several are alternatives.")
+    category: str = ""
+    enabled: bool = True
+
+
+class EntryPatch(BaseModel):
+    """Only the fields sent are changed; the id stays."""
+
+    question: str | None = None
+    similar: list[str] | None = None
+    answers: list[str] | None = None
+    category: str | None = None
+    enabled: bool | None = Field(None, description="false disables the entry: it stays in the KB, never suggested.")
+
+
+class EntryList(BaseModel):
+    shop_id: str
+    version: int
+    data: list[EntryPublic]
+
+
+class EntryEditResponse(BaseModel):
+    shop_id: str
+    version: int = Field(description="The new version the edit created.")
+    base_version: int = Field(description="The active version the edit was applied to.")
+    active: bool
+    action: str
+    entry: EntryPublic | None = Field(description="The entry as it is now; null after a delete.")
+    phrasings: int
+    embedded: int = Field(description="Phrasings that went through the encoder; the rest were copied from the "
+                                      "base version's index.")
+    seconds: float
+
+
+class EntryChange(BaseModel):
+    id: str
+    fields: list[str] = Field(description="Which of question, similar, answers, category, enabled differ.")
+    before: EntryPublic
+    after: EntryPublic
+
+
+class KbDiff(BaseModel):
+    shop_id: str
+    from_version: int
+    to_version: int
+    added: list[EntryPublic]
+    removed: list[EntryPublic]
+    changed: list[EntryChange]
+    unchanged: int
+
+
+class RevisionPublic(BaseModel):
+    revision: int
+    created_at: datetime
+    action: str
+    item_count: int
+    current: bool
+
+
+class RevisionList(BaseModel):
+    shop_id: str
+    current_revision: int | None
+    data: list[RevisionPublic]
+
+
+# -- quick phrases ------------------------------------------------------------------------------
+class QuickPhraseIn(BaseModel):
+    id: str | None = Field(None, description="Letters, digits, _ and -; generated when absent.")
+    text: str = Field(description="The phrase (compliance-checked: no links, phones, WeChat/QQ).")
+    group: str = Field("", description="分组, e.g. 售后.")
+    shortcut: str = Field("", description="Optional shortcut code unique in the shop, e.g. /th.")
+
+
+class QuickPhrasePatch(BaseModel):
+    text: str | None = None
+    group: str | None = None
+    shortcut: str | None = None
+
+
+class QuickPhrasePublic(BaseModel):
+    id: str
+    text: str
+    group: str
+    shortcut: str
+
+
+class QuickPhraseList(BaseModel):
+    shop_id: str
+    revision: int | None
+    limit: int = Field(description="Most quick phrases this shop may have (SMARTREPLY_MAX_QUICK_PHRASES).")
+    data: list[QuickPhrasePublic]
+
+
+class QuickPhraseChange(BaseModel):
+    shop_id: str
+    revision: int = Field(description="The new revision of the shop's quick phrases.")
+    phrase: QuickPhrasePublic | None = None
+
+
+class QuickPhraseImportResponse(BaseModel):
+    shop_id: str
+    revision: int
+    phrases: int
+    warnings: list[Problem] = Field(default_factory=list)
+    skipped: list[Problem] = Field(default_factory=list)
+
+
+# -- auto-reply rules ---------------------------------------------------------------------------
+class TriggerModel(BaseModel):
+    mode: Literal["any", "all", "exact", "contains", "semantic"] = Field(
+        description="any: one keyword in the message; all: every keyword; exact: the whole message is a keyword; "
+        "contains: the keywords in this order; semantic: similar to an example above the threshold.")
+    keywords: list[str] = Field(default_factory=list)
+    examples: list[str] = Field(default_factory=list, description="semantic: example buyer phrasings.")
+    threshold: float = Field(0.8, description="semantic: cosine similarity needed, in (0, 1].")
+
+
+class WindowModel(BaseModel):
+    days: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5, 6, 7],
+                            description="ISO weekdays the window starts on: 1 = Monday … 7 = Sunday.")
+    start: str = Field(description="HH:MM", examples=["22:00"])
+    end: str = Field(description="HH:MM or 24:00; not after start = ends the next day.", examples=["02:00"])
+
+
+class ScheduleModel(BaseModel):
+    windows: list[WindowModel] = Field(default_factory=list, description="Empty: active at any time.")
+    exclude_dates: list[date] = Field(default_factory=list, description="Local dates the rule never fires (holidays).")
+
+
+class RuleIn(BaseModel):
+    id: str | None = Field(None, description="Generated when absent.")
+    name: str
+    trigger: TriggerModel
+    reply: str
+    schedule: ScheduleModel = Field(default_factory=ScheduleModel)
+    priority: int = Field(0, ge=-1000, le=1000, description="Higher wins when several rules fire.")
+    enabled: bool = True
+    cooldown_seconds: int = Field(0, ge=0, description="Per conversation: do not fire again within this time.")
+
+
+class RulePatch(BaseModel):
+    name: str | None = None
+    trigger: TriggerModel | None = None
+    reply: str | None = None
+    schedule: ScheduleModel | None = None
+    priority: int | None = Field(None, ge=-1000, le=1000)
+    enabled: bool | None = None
+    cooldown_seconds: int | None = Field(None, ge=0)
+
+
+class RulePublic(RuleIn):
+    id: str
+
+
+class RuleList(BaseModel):
+    shop_id: str
+    revision: int | None
+    timezone: str
+    data: list[RulePublic]
+
+
+class RuleChange(BaseModel):
+    shop_id: str
+    revision: int
+    rule: RulePublic | None = None
+
+
+class ExplainRequest(BaseModel):
+    message: str = Field(min_length=1)
+    at: datetime | None = Field(None, description="When the message arrives; an ISO time without offset is the "
+                                                  "shop's local time. Default: now.")
+    conversation_id: str | None = Field(None, max_length=128,
+                                        description="Needed for cooldowns; without it they are not checked.")
+
+
+class ReasonPublic(BaseModel):
+    code: str = Field(description="disabled, excluded_date, outside_window, keyword_missing, keyword_order, "
+                                  "not_exact, below_threshold, cooldown, lower_priority")
+    message: str
+    data: dict = Field(default_factory=dict)
+
+
+class RuleDecisionPublic(BaseModel):
+    rule_id: str
+    name: str
+    priority: int
+    enabled: bool
+    fires: bool
+    reasons: list[ReasonPublic] = Field(description="Why it does not fire; empty when it fires.")
+    matched: list[str] = Field(description="What did match (keywords found, the window it is in, …).")
+    similarity: float | None = None
+    best_example: str | None = None
+
+
+class RuleWinner(BaseModel):
+    rule_id: str
+    name: str
+    reply: str
+
+
+class ExplainResponse(BaseModel):
+    shop_id: str
+    rules_revision: int | None
+    timezone: str
+    local_time: datetime = Field(description="The message time in the shop's time zone.")
+    weekday: int = Field(description="ISO weekday of local_time (1 = Monday).")
+    message: str
+    winner: RuleWinner | None
+    rules: list[RuleDecisionPublic] = Field(description="Every rule, highest priority first.")
+    notes: list[str] = Field(default_factory=list)
+
+
+class ShopSettingsPublic(BaseModel):
+    shop_id: str
+    timezone: str = Field(description="IANA time zone of the shop's rule windows, default Asia/Shanghai.")
+
+
+class ShopSettingsIn(BaseModel):
+    timezone: str = Field(examples=["Asia/Shanghai"])

@@ -43,7 +43,8 @@ def test_invalid_upload_stores_nothing_and_keeps_the_active_version(store, tmp_p
     import_kb_file(store, tmp_path, fake_encoder, "shop1", "a.csv", GOOD.encode())
     with pytest.raises(InvalidUpload) as info:
         import_kb_file(store, tmp_path, fake_encoder, "shop1", "bad.csv", BAD.encode())
-    assert info.value.details == [{"reason": "answer is empty", "severity": "error", "row": 2, "column": "答案"}]
+    assert info.value.details == [{"reason": "answer is empty", "severity": "error", "row": 2, "column": "答案",
+                                    "code": "missing_answer"}]
     assert store.active_version("shop1") == 1 and store.count_versions("shop1") == 1
 
 

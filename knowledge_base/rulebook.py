@@ -1,0 +1,247 @@
+"""Each shop's auto-reply rules: storage (revisioned, like quick phrases), embeddings of semantic
+triggers, cooldown records, and ``explain`` / ``match`` over ``rules.evaluate``.
+
+Example phrasings of a semantic trigger are embedded when the rule is saved and stored with it
+(base64 of little-endian float32, tagged with the encoder id); a rule saved under another encoder is
+re-embedded on first use. ``match`` is what live traffic calls: it records when the winning rule
+fired in the conversation, which is what cooldowns read. ``explain`` is the same decision as a dry
+run: it reads cooldowns but records nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from models.errors import InvalidItem, ItemNotFound, LimitExceeded, ValidationProblem
+
+from .index import TextEncoder
+from .parsing import ParseLimits, compliance_problems
+from .rules import (
+    DEFAULT_TIMEZONE,
+    Explanation,
+    Rule,
+    RuleLimits,
+    check_rule,
+    evaluate,
+    rule_from_spec,
+    rule_to_spec,
+    zone,
+)
+from .store import KbStore, Revision
+
+__all__ = ["RuleBook", "encode_vectors", "decode_vectors"]
+
+logger = logging.getLogger(__name__)
+
+_KIND = "rules"
+
+
+def encode_vectors(vectors: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(vectors, dtype="<f4").tobytes()).decode("ascii")
+
+
+def decode_vectors(text: str, dim: int) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype="<f4").reshape(-1, dim)
+
+
+class RuleBook:
+    def __init__(
+        self,
+        store: KbStore,
+        encoder: TextEncoder,
+        *,
+        normalise: Callable[[str], str] = lambda s: s,
+        limits: RuleLimits | None = None,
+        parse_limits: ParseLimits | None = None,
+    ) -> None:
+        self.store = store
+        self.encoder = encoder
+        self.normalise = normalise
+        self.limits = limits or RuleLimits()
+        self.parse_limits = parse_limits or ParseLimits()
+        # (shop, revision) → rules and example vectors; revisions never change, so no invalidation.
+        self._cache: dict[tuple[str, int], tuple[list[Rule], dict[str, np.ndarray]]] = {}
+        self._cache_lock = threading.Lock()
+
+    # -- settings ---------------------------------------------------------------------------
+    def timezone(self, shop_id: str) -> str:
+        return self.store.shop_timezone(shop_id) or DEFAULT_TIMEZONE
+
+    def set_timezone(self, shop_id: str, name: str) -> str:
+        try:
+            zone(name)
+        except ValueError as exc:
+            raise InvalidItem(str(exc), [ValidationProblem(str(exc), column="timezone", value=name,
+                                                           code="bad_timezone")]) from exc
+        self.store.set_shop_timezone(shop_id, name)
+        return name
+
+    # -- reading ----------------------------------------------------------------------------
+    def list(self, shop_id: str, revision: int | None = None) -> tuple[int | None, list[Rule]]:
+        self.store.require_shop(shop_id)
+        rev, items = self.store.collection(shop_id, _KIND, revision)
+        return rev, [rule_from_spec(i["rule_id"], _spec(i)) for i in items]
+
+    def get(self, shop_id: str, rule_id: str) -> Rule:
+        for rule in self.list(shop_id)[1]:
+            if rule.id == rule_id:
+                return rule
+        raise ItemNotFound(f"shop {shop_id!r} has no rule {rule_id!r}")
+
+    def revisions(self, shop_id: str) -> list[Revision]:
+        self.store.require_shop(shop_id)
+        return self.store.revisions(shop_id, _KIND)
+
+    # -- writing ----------------------------------------------------------------------------
+    def _validate(self, rule: Rule) -> None:
+        problems = check_rule(rule, self.limits)
+        problems += compliance_problems(rule.reply, self.parse_limits, column="reply", where={})
+        errors = [p for p in problems if p.severity == "error"]
+        if errors:
+            raise InvalidItem(f"rule {rule.name or rule.id!r}: {len(errors)} problem(s); nothing was changed", problems)
+
+    def _item(self, rule: Rule) -> dict[str, Any]:
+        vectors = None
+        if rule.trigger.mode == "semantic" and rule.trigger.examples:
+            vectors = encode_vectors(self.encoder.encode([self.normalise(e) for e in rule.trigger.examples]))
+        return {"rule_id": rule.id, "spec": rule_to_spec(rule), "vectors": vectors,
+                "encoder_id": self.encoder.model_id if vectors else ""}
+
+    def create(self, shop_id: str, rule: Rule) -> tuple[int, Rule]:
+        if not rule.id:
+            rule = replace(rule, id=f"rule-{uuid.uuid4().hex[:10]}")
+        self._validate(rule)
+        item = self._item(rule)
+
+        def change(items: list[dict]) -> tuple[list[dict], str]:
+            if any(i["rule_id"] == rule.id for i in items):
+                raise InvalidItem(f"rule id {rule.id!r} is already used", [ValidationProblem(
+                    f"rule id {rule.id!r} is already used", column="id", value=rule.id, code="duplicate_id")])
+            if len(items) >= self.limits.max_rules:
+                raise LimitExceeded(f"a shop may have at most {self.limits.max_rules} rules (SMARTREPLY_MAX_RULES)")
+            return [*items, item], f"create {rule.id}"
+
+        revision, _ = self.store.change_collection(shop_id, _KIND, change)
+        return revision, rule
+
+    def update(self, shop_id: str, rule_id: str, changes: dict[str, Any]) -> tuple[int, Rule]:
+        """Replace the given top-level fields of the rule's spec (name, trigger, reply, schedule, …)."""
+        self.store.require_shop(shop_id)
+        result: list[Rule] = []
+
+        def change(items: list[dict]) -> tuple[list[dict], str]:
+            for n, item in enumerate(items):
+                if item["rule_id"] == rule_id:
+                    spec = {**_spec(item), **changes}
+                    try:
+                        rule = rule_from_spec(rule_id, spec)
+                    except (KeyError, TypeError, ValueError) as exc:
+                        raise InvalidItem(f"rule {rule_id!r}: {exc}", [ValidationProblem(str(exc), code="invalid")]) \
+                            from exc
+                    self._validate(rule)
+                    old_trigger = _spec(item).get("trigger")
+                    new_item = (self._item(rule) if spec.get("trigger") != old_trigger or not item.get("vectors")
+                                else {**item, "spec": rule_to_spec(rule)})
+                    result.append(rule)
+                    return [*items[:n], new_item, *items[n + 1:]], f"update {rule_id}"
+            raise ItemNotFound(f"shop {shop_id!r} has no rule {rule_id!r}")
+
+        revision, _ = self.store.change_collection(shop_id, _KIND, change)
+        return revision, result[0]
+
+    def delete(self, shop_id: str, rule_id: str) -> int:
+        self.store.require_shop(shop_id)
+
+        def change(items: list[dict]) -> tuple[list[dict], str]:
+            kept = [i for i in items if i["rule_id"] != rule_id]
+            if len(kept) == len(items):
+                raise ItemNotFound(f"shop {shop_id!r} has no rule {rule_id!r}")
+            return kept, f"delete {rule_id}"
+
+        return self.store.change_collection(shop_id, _KIND, change)[0]
+
+    def restore(self, shop_id: str, revision: int) -> tuple[int, list[Rule]]:
+        """A new revision equal to ``revision``."""
+        self.store.require_shop(shop_id)
+        _, old = self.store.collection(shop_id, _KIND, revision)
+        new_revision, items = self.store.change_collection(
+            shop_id, _KIND, lambda _current: (old, f"restore revision {revision}"))
+        return new_revision, [rule_from_spec(i["rule_id"], _spec(i)) for i in items]
+
+    # -- deciding ---------------------------------------------------------------------------
+    def _loaded(self, shop_id: str) -> tuple[int | None, list[Rule], dict[str, np.ndarray]]:
+        self.store.require_shop(shop_id)
+        revision, items = self.store.collection(shop_id, _KIND)
+        if revision is None:
+            return None, [], {}
+        key = (shop_id, revision)
+        with self._cache_lock:
+            cached = self._cache.get(key)
+        if cached is None:
+            rules = [rule_from_spec(i["rule_id"], _spec(i)) for i in items]
+            vectors: dict[str, np.ndarray] = {}
+            for item, rule in zip(items, rules):
+                if rule.trigger.mode != "semantic" or not rule.trigger.examples:
+                    continue
+                if item.get("vectors") and item.get("encoder_id") == self.encoder.model_id:
+                    vectors[rule.id] = decode_vectors(item["vectors"], self.encoder.dim)
+                else:  # saved under another encoder: embed again (a few short texts)
+                    logger.info("rule %s of shop %s: re-embedding examples for %s", rule.id, shop_id,
+                                self.encoder.model_id)
+                    vectors[rule.id] = self.encoder.encode([self.normalise(e) for e in rule.trigger.examples])
+            cached = (rules, vectors)
+            with self._cache_lock:
+                self._cache[key] = cached
+        return revision, cached[0], cached[1]
+
+    def explain(self, shop_id: str, message: str, at: datetime | None = None,
+                conversation_id: str | None = None) -> tuple[int | None, Explanation]:
+        """Every rule with whether it fires and why not. A dry run: records nothing."""
+        revision, rules, vectors = self._loaded(shop_id)
+        timezone = self.timezone(shop_id)
+        at = _aware(at, timezone)
+        similarities: dict[str, tuple[float, str]] = {}
+        if vectors:
+            query = self.encoder.encode([self.normalise(message)])[0]
+            for rule in rules:
+                if rule.id in vectors:
+                    scores = vectors[rule.id] @ query
+                    best = int(np.argmax(scores))
+                    similarities[rule.id] = (float(scores[best]), rule.trigger.examples[best])
+        last = self.store.last_fires(shop_id, conversation_id) if conversation_id else None
+        return revision, evaluate(rules, message, at, timezone=timezone, last_fired=last, similarities=similarities)
+
+    def match(self, shop_id: str, message: str, at: datetime | None = None,
+              conversation_id: str | None = None) -> tuple[int | None, Explanation]:
+        """``explain``, then record the winner's firing in the conversation (for its cooldown)."""
+        revision, explanation = self.explain(shop_id, message, at, conversation_id)
+        winner = explanation.winner
+        if winner is not None and conversation_id:
+            self.store.record_fire(shop_id, conversation_id, winner.rule.id, explanation.local_time)
+        return revision, explanation
+
+
+def _spec(item: dict[str, Any]) -> dict[str, Any]:
+    spec = item["spec"]
+    if isinstance(spec, str):  # some drivers hand JSON back as text
+        import json
+
+        spec = json.loads(spec)
+    return dict(spec)
+
+
+def _aware(at: datetime | None, timezone: str) -> datetime:
+    if at is None:
+        return datetime.now(UTC)
+    if at.tzinfo is None:  # a time without offset is the shop's local time
+        return at.replace(tzinfo=zone(timezone))
+    return at

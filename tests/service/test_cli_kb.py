@@ -1,0 +1,44 @@
+"""``smartreply kb export|diff|activate|template`` through typer's runner (real encoder)."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from service.cli import app
+from tests.conftest import ARTIFACTS, REPO
+
+pytestmark = pytest.mark.slow
+DATA = REPO / "tests" / "data"
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch, real_encoder):
+    monkeypatch.setenv("SMARTREPLY_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("SMARTREPLY_ARTIFACTS_DIR", str(ARTIFACTS))
+    runner = CliRunner()
+    return lambda *args: runner.invoke(app, list(args))
+
+
+def test_export_diff_activate_template(cli, tmp_path):
+    assert cli("kb", "import", str(DATA / "faq_gbk.csv"), "--shop", "s1").exit_code == 0
+    r = cli("kb", "import", str(DATA / "faq_problems.xlsx"), "--shop", "s1", "--partial")
+    assert r.exit_code == 0, r.output
+    assert "skipped: row 3 column 标准问题: standard question is empty" in r.output
+    r = cli("kb", "diff", "--shop", "s1", "1")
+    assert r.output.splitlines()[0] == "v1 → v2: 1 added, 4 removed, 0 changed, 0 unchanged"
+    assert "+ E-01 发货时间" in r.output and "- S-01 什么时候发货" in r.output
+
+    r = cli("kb", "activate", "--shop", "s1", "1")
+    assert r.exit_code == 0 and r.output.startswith("shop s1: version 1 is active (4 entries, faq_gbk.csv")
+    out = tmp_path / "s1.xlsx"
+    assert cli("kb", "export", "--shop", "s1", "-o", str(out)).output == f"shop s1: version 1 written to {out}\n"
+    assert cli("kb", "import", str(out), "--shop", "s1").exit_code == 0
+    assert cli("kb", "diff", "--shop", "s1", "1", "3").output.startswith("v1 → v3: 0 added, 0 removed, 0 changed, 4")
+
+    template = tmp_path / "faq-template.csv"
+    assert cli("kb", "template", str(template)).exit_code == 0
+    assert template.read_bytes().startswith("\ufeff编号,标准问题".encode())
+    r = cli("kb", "activate", "--shop", "s1", "7")
+    assert r.exit_code == 1 and "Error: shop 's1' has no version 7" in r.output
+    assert cli("kb", "export", "--shop", "s1", "-o", str(tmp_path / "x.txt")).exit_code == 1
