@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import kb, serve, suggest, train
+from . import bench, kb, serve, suggest, train
 
 __all__ = ["app", "main"]
 
@@ -17,6 +17,7 @@ app = typer.Typer(
 )
 app.command("serve")(serve.serve)
 app.command("suggest")(suggest.suggest)
+app.command("bench")(bench.bench)
 app.add_typer(kb.app, name="kb")
 app.add_typer(train.app, name="train")
 

@@ -1,12 +1,15 @@
-"""``smartreply serve``: run the HTTP API."""
+"""``smartreply serve``: run the HTTP API (one process, or several worker processes)."""
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
 
 from .common import cli_errors, runtime_with_encoder, settings_from, setup_logging
+
+__all__ = ["serve", "worker_app"]
 
 
 def serve(
@@ -16,6 +19,10 @@ def serve(
                                        envvar="SMARTREPLY_DEMO")] = False,
     data_dir: Annotated[str | None, typer.Option(help="Folder of the SQLite database and indexes.",
                                                  envvar="SMARTREPLY_DATA_DIR", show_default="var")] = None,
+    workers: Annotated[int, typer.Option(
+        min=1, max=64, envvar="SMARTREPLY_WORKERS",
+        help="Worker processes sharing the port, each with its own encoder on one thread. "
+             "About one per core: on 2 cores, 2 workers nearly double throughput under load.")] = 1,
 ) -> None:
     """Serve the JSON API (OpenAPI docs at /docs)."""
     import uvicorn
@@ -26,7 +33,88 @@ def serve(
     setup_logging(settings)
     with cli_errors():
         runtime = runtime_with_encoder(settings)
-        app = create_app(runtime=runtime, demo=demo)
-        typer.echo(f"smartreply serving on http://{settings.host}:{settings.port} (docs: /docs)", err=True)
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-                    timeout_graceful_shutdown=10)
+        if workers == 1:
+            app = create_app(runtime=runtime, demo=demo)
+            typer.echo(f"smartreply serving on http://{settings.host}:{settings.port} (docs: /docs)", err=True)
+            uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+                        timeout_graceful_shutdown=10)
+            return
+        # Several workers: the demo shop is imported once here, not raced by every worker; then the
+        # workers (fresh processes) rebuild the settings from the environment set below.
+        if demo:
+            runtime.ensure_demo_shop()
+        runtime.close()
+        del runtime  # the supervisor serves nothing: let its encoder go
+        os.environ.update({"SMARTREPLY_HOST": settings.host, "SMARTREPLY_PORT": str(settings.port),
+                           "SMARTREPLY_DATA_DIR": str(settings.data_dir),
+                           "SMARTREPLY_DATABASE_URL": settings.database_url})
+        typer.echo(f"smartreply serving on http://{settings.host}:{settings.port} with {workers} workers "
+                   "(docs: /docs)", err=True)
+        raise typer.Exit(_run_workers(workers, settings.host, settings.port, settings.log_level.lower()))
+
+
+def _run_workers(workers: int, host: str, port: int, log_level: str) -> int:
+    """Run ``workers`` processes, each with its own SO_REUSEPORT socket on ``host:port``.
+
+    uvicorn's own ``workers=N`` shares one listening socket, and asyncio accepts every pending
+    connection in one go: with keep-alive clients one worker took most connections (measured 37 s
+    vs 7 s of CPU in one run). With SO_REUSEPORT the kernel spreads connections over the workers.
+    Returns the exit status: 0 after SIGTERM/SIGINT, 1 if a worker died.
+    """
+    import multiprocessing
+    import signal
+
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_worker_main, args=(host, port, log_level), name=f"smartreply-worker-{i}")
+             for i in range(workers)]
+    for proc in procs:
+        proc.start()
+    stopping = False
+
+    def _stop(signum, frame):  # noqa: ANN001, ARG001 - signal handler signature
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    status = 0
+    while not stopping:
+        if any(not p.is_alive() for p in procs):
+            typer.echo("Error: a worker exited; stopping the others.", err=True)
+            status = 1
+            break
+        procs[0].join(timeout=0.5)
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()  # uvicorn shuts down gracefully on SIGTERM
+    for proc in procs:
+        proc.join(timeout=15)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+    return status
+
+
+def _worker_main(host: str, port: int, log_level: str) -> None:
+    import socket
+
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    config = uvicorn.Config("service.cli.serve:worker_app", factory=True, log_level=log_level,
+                            timeout_graceful_shutdown=10)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def worker_app():  # noqa: ANN201 - FastAPI, imported lazily
+    """App factory of one worker process (``uvicorn --factory``): settings from the environment."""
+    from ..app import create_app
+    from ..config import Settings
+
+    settings = Settings()
+    setup_logging(settings)
+    return create_app(settings)

@@ -1,0 +1,58 @@
+"""``smartreply bench``: the load/latency benchmark against the naive baseline, in one run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["bench"]
+
+
+def _ints(value: str) -> list[int]:
+    try:
+        out = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated integers, got {value!r}") from None
+    if not out or min(out) < 1:
+        raise typer.BadParameter("expected positive integers")
+    return out
+
+
+def bench(
+    entries: Annotated[int, typer.Option(min=1, help="FAQ entries of the generated shop.")] = 5000,
+    phrasings: Annotated[int, typer.Option(min=1, max=4, help="Phrasings per entry (standard + similar).")] = 4,
+    concurrency: Annotated[str, typer.Option(help="Comma-separated concurrency levels.")] = "1,4,16,32",
+    requests: Annotated[int, typer.Option(min=1, help="Most requests per level against our server.")] = 2000,
+    naive_requests: Annotated[int, typer.Option(min=1, help="Most requests per level against the naive baseline.")] = 400,
+    seconds: Annotated[float, typer.Option(min=0.1, help="Most seconds per level and target.")] = 20.0,
+    workers: Annotated[str, typer.Option(help="Comma-separated worker counts to measure our server with.")] = "1,2",
+    naive: Annotated[bool, typer.Option(help="Also measure the naive baseline (needs sentence-transformers).")] = True,
+    queries: Annotated[int, typer.Option(min=1, help="Distinct paraphrased buyer messages.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Seed of the shop and query generator.")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Write the JSON report here.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write a latency-vs-concurrency PNG here (matplotlib).")] = None,
+    work_dir: Annotated[Path | None, typer.Option(help="Keep shops, data and server logs here (default: temp).")] = None,
+) -> None:
+    """Generate a shop, start the real server(s) and a naive baseline on 127.0.0.1, upload the FAQ over
+    HTTP, drive bounded load at each concurrency, and print p50/p95/p99, throughput, errors, RSS, ratios."""
+    from eval.bench.runner import BenchConfig, format_report, run_bench, write_report
+
+    cfg = BenchConfig(entries=entries, phrasings=phrasings, queries=queries, concurrency=_ints(concurrency),
+                      requests=requests, naive_requests=naive_requests, seconds=seconds, workers=_ints(workers),
+                      naive=naive, seed=seed, work_dir=work_dir)
+    try:
+        report = run_bench(cfg, progress=lambda m: typer.echo(m, err=True))
+    except (RuntimeError, TimeoutError) as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(format_report(report))
+    if out is not None:
+        write_report(report, out)
+        typer.echo(f"report written to {out}", err=True)
+    if plot is not None:
+        from eval.bench.plot import plot_latency
+
+        plot_latency(report, plot)
+        typer.echo(f"plot written to {plot}", err=True)
