@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font
 
@@ -97,7 +98,8 @@ def write_table(
 
 
 def _text_cell(ws, value: str, *, font: Font | None = None, alignment: Alignment | None = None) -> WriteOnlyCell:
-    cell = WriteOnlyCell(ws, value=value)
+    # Control characters cannot be stored in a worksheet (openpyxl raises): drop them.
+    cell = WriteOnlyCell(ws, value=ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value)
     cell.data_type = "s"  # a value starting with '=' stays text, never becomes a formula
     if font is not None:
         cell.font = font

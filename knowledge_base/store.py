@@ -173,6 +173,53 @@ rule_fires = Table(
     Column("fired_ts", Float, nullable=False),  # epoch seconds: exact comparisons on every back end
 )
 
+# API keys: only the sha256 of a key is stored; the key itself is shown once, at creation.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(24), nullable=False),  # the first characters, to recognise a key in a list
+    Column("shop_id", String(64), nullable=True, index=True),  # NULL for operator keys
+    Column("scopes", String(100), nullable=False),  # space-separated: agent admin | operator
+    Column("name", String(200), nullable=False, default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+# One row per suggestion request, for analytics. The message is PII-masked before it gets here.
+suggestion_events = Table(
+    "suggestion_events",
+    metadata,
+    Column("shop_id", String(64), primary_key=True),
+    Column("request_id", String(64), primary_key=True),
+    Column("ts", Float, nullable=False, index=True),  # epoch seconds (portable range queries)
+    Column("message", Text, nullable=False),  # masked
+    Column("kb_version", Integer, nullable=True),
+    Column("entry_ids", JSON, nullable=False),  # ranked
+    Column("scores", JSON, nullable=False),
+    Column("top_entry_id", String(128), nullable=True),
+    Column("top_confidence", Float, nullable=True),
+    Column("intent", String(64), nullable=True),
+    Column("latency_ms", Float, nullable=False, default=0.0),
+)
+
+# What the agent did with a suggestion request.
+feedback_events = Table(
+    "feedback_events",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("shop_id", String(64), nullable=False, index=True),
+    Column("request_id", String(64), nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("action", String(16), nullable=False),  # accepted | edited | ignored | own_reply
+    Column("suggestion_rank", Integer, nullable=True),
+    Column("entry_id", String(128), nullable=True),
+    Column("final_text", Text, nullable=True),  # masked
+    Column("agent_id", String(64), nullable=False),
+    Column("time_to_reply_ms", Integer, nullable=True),
+)
+
 COLLECTION_KINDS = {"quick_phrases": (quick_phrases, "phrase_id"), "rules": (auto_reply_rules, "rule_id")}
 
 
@@ -205,7 +252,7 @@ class KbStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = _make_engine(url)
-        metadata.create_all(self.engine)
+        migrate(self.engine)
 
     @classmethod
     def for_sqlite_file(cls, path: Path) -> KbStore:
@@ -479,6 +526,40 @@ def _json_list(value: object) -> list[str]:
     if isinstance(value, str):  # some drivers hand JSON back as text
         value = json.loads(value)
     return [str(v) for v in value or []]
+
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def migrate(engine: Engine) -> str:
+    """Bring the database to the newest schema; returns the revision it is at.
+
+    A database without ``alembic_version`` (new, or made before migrations existed) gets the tables
+    it lacks from the metadata (``create_all``, which is exactly migration 0001) and is stamped; a
+    stamped one is upgraded by Alembic. On PostgreSQL an advisory lock serialises replicas starting
+    at once.
+    """
+    from alembic import command
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")  # any fixed number: 'sr'
+        current = MigrationContext.configure(conn).get_current_revision()
+        if current == head:
+            return head
+        config.attributes["connection"] = conn
+        if current is None:
+            metadata.create_all(conn)
+            command.stamp(config, "head")
+        else:
+            command.upgrade(config, "head")
+    return head
 
 
 def _make_engine(url: str) -> Engine:

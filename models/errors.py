@@ -33,6 +33,11 @@ __all__ = [
     "NoActiveKnowledgeBase",
     "VersionNotFound",
     "ItemNotFound",
+    "AuthError",
+    "Unauthorized",
+    "Forbidden",
+    "RateLimited",
+    "RequestNotFound",
 ]
 
 
@@ -171,3 +176,35 @@ class ItemNotFound(NotFound):
     """A FAQ entry, quick phrase, rule or revision that does not exist."""
 
     code = "item_not_found"
+
+
+class RequestNotFound(NotFound):
+    """Feedback for a suggestion request id this shop never made (or that is too old)."""
+
+    code = "request_not_found"
+
+
+class AuthError(SmartReplyError, PermissionError):
+    code = "auth_error"
+
+
+class Unauthorized(AuthError):
+    """No API key, or a key that is unknown or revoked."""
+
+    code = "unauthorized"
+
+
+class Forbidden(AuthError):
+    """A valid key without the scope this route needs, or for another shop."""
+
+    code = "forbidden"
+
+
+class RateLimited(SmartReplyError, RuntimeError):
+    """The key sent more requests than its rate limit allows; retry after ``retry_after`` seconds."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -6,11 +6,27 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from .api import compliance, health, kb, quick_phrases, rules, shops, suggestions
+from .api import (
+    analytics,
+    compliance,
+    feedback,
+    health,
+    kb,
+    keys,
+    pages,
+    quick_phrases,
+    rules,
+    shops,
+    suggestions,
+)
+from .api.deps import AnyKey
 from .api.errors import install_error_handlers
 from .config import Settings
+from .observability import RequestMiddleware
 from .runtime import Runtime
 
 __all__ = ["create_app"]
@@ -24,6 +40,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if runtime.settings.log_format == "json":
+            _json_uvicorn_logs()
         # Load the encoder before taking traffic, so the first request is not the slow one and a
         # missing model fails the start, not a buyer's request.
         encoder = runtime.encoder
@@ -39,6 +57,13 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                 logger.info("demo shop loaded: version %d, %d entries, %d phrasings",
                             result.version, result.entries, result.phrasings)
         yield
+        # Graceful shutdown: uvicorn has stopped accepting and drained in-flight requests (a running
+        # upload finished and activated its version, or failed and was marked failed); now flush the
+        # analytics queue and release the database. A build still running after uvicorn's grace period
+        # would be cut off with the process: mark it failed now (its thread can no longer activate it),
+        # so no replica waits for it and the previous version keeps serving.
+        for shop_id, version in runtime.fail_own_builds():
+            logger.warning("shutdown: shop %s version %d was still building; marked failed", shop_id, version)
         runtime.close()
 
     app = FastAPI(
@@ -48,13 +73,40 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    metrics = runtime.metrics
+    app.state.metrics = metrics
+    app.add_middleware(RequestMiddleware, metrics=metrics, max_body_bytes=runtime.settings.max_body_bytes,
+                       max_upload_bytes=runtime.settings.max_upload_bytes)
     install_error_handlers(app)
     app.include_router(health.router)
+
+    @app.get("/metrics", tags=["operations"], include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        """Prometheus metrics of this process (unauthenticated: bind it to a private network)."""
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(keys.router)
     app.include_router(kb.router)
-    app.include_router(kb.template_router)
+    app.include_router(kb.template_router, dependencies=[Depends(_any_key)])
     app.include_router(quick_phrases.router)
     app.include_router(rules.router)
     app.include_router(shops.router)
     app.include_router(suggestions.router)
     app.include_router(compliance.router)
+    app.include_router(feedback.router)
+    app.include_router(analytics.router)
+    app.include_router(pages.router)  # the console pages (service/static)
     return app
+
+
+def _json_uvicorn_logs() -> None:
+    """uvicorn configured its own text handlers: send its lines through the root (JSON) handler instead,
+    and drop its access log (the request middleware writes one JSON line per request, with the request id)."""
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
+    logging.getLogger("uvicorn.access").disabled = True
+
+
+def _any_key(caller: AnyKey) -> None:
+    """Routes without a shop still need a valid key."""

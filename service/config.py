@@ -72,12 +72,51 @@ class Settings(BaseSettings):
         50, ge=1, le=1000,
         description="Phrasings fetched from the index per query before they are grouped per entry.",
     )
+    rerank: bool = Field(
+        True, description="Rerank candidate entries with the shop's learned ranker (dense, centroid, lexical, "
+        "intent features; weights fit on the shop's own phrasings). Off: nearest phrasing only.")
+    feature_centroid: bool = Field(True, description="Ranker feature: similarity to the entry's mean phrasing.")
+    feature_lexical: bool = Field(True, description="Ranker feature: IDF-weighted character overlap.")
+    feature_intent: bool = Field(True, description="Ranker feature: the platform intent model's agreement.")
+    suggest_threshold: float = Field(
+        0.1, ge=0, le=1,
+        description="Calibrated confidence below which a FAQ answer is not suggested (the service abstains).")
+    auto_reply_threshold: float = Field(
+        0.9, ge=0, le=1, description="Calibrated confidence from which a suggestion is marked safe to auto-send.")
+    context_weight: float = Field(
+        0.5, ge=0, le=2,
+        description="Weight of the buyer's previous turn blended into a short follow-up message (0 = off).")
+    intent_templates: bool = Field(True, description="Offer an intent template when no FAQ answer is good enough.")
+    rules_in_suggestions: bool = Field(True, description="A firing keyword auto-reply rule comes first.")
     active_version_ttl: float = Field(
         0.0, ge=0.0, le=60.0,
         description="Seconds a worker reuses a shop's active version before asking the database again "
         "(0 = ask on every request). A version switch made by another process is seen within this time.",
     )
     log_level: str = Field("INFO", description="Python logging level.")
+    log_format: Literal["json", "text"] = Field(
+        "json", description="json: one JSON object per line (request logs carry request_id, route, status, "
+        "latency_ms, shop); text: human-readable lines.")
+
+    auth: Literal["on", "off"] = Field(
+        "on", description="off: every route is open and acts as the operator. UNSAFE: local experiments only.")
+    operator_key: str = Field(
+        "", description="A platform operator key (any string you generate, e.g. sr_op_<random>); compared as a "
+        "sha256 hash. Alternatively create one with `smartreply keys create-operator`.")
+    rate_limit_per_second: float = Field(
+        50.0, ge=0.0, description="Requests per second each API key may make (token bucket per key and per "
+        "process); 0 disables the limit.")
+    rate_limit_burst: int = Field(100, ge=1, description="Requests a key may make at once before the rate applies.")
+    max_body_bytes: int = Field(
+        256 * 1024, ge=1024, description="Largest JSON request body in bytes (uploads have max_upload_bytes).")
+    analytics: bool = Field(True, description="Record each suggestion request (PII-masked) for analytics.")
+    unanswered_confidence: float = Field(
+        0.6, ge=0.0, le=1.0, description="A request whose best suggestion scores below this counts as unanswered.")
+    unanswered_cluster_threshold: float = Field(
+        0.82, ge=0.0, le=1.0, description="Cosine at which two unanswered messages join one cluster.")
+    index_memory_budget_bytes: int = Field(
+        512 * 1024 * 1024, ge=0, description="Memory for loaded shop indexes per process (estimated as "
+        "ntotal x dim x 4 + phrasing texts); least recently used shops are evicted beyond it. 0 = no limit.")
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

@@ -8,8 +8,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 
 import faiss
@@ -17,21 +19,60 @@ import faiss
 from knowledge_base.index import ShopIndex, TextEncoder, load_index
 from knowledge_base.schema import FaqEntry
 from knowledge_base.store import KbStore
+from models.intent import IntentClassifier, IntentPrediction
 from models.normalize import normalize_text
 
-__all__ = ["Suggestion", "SuggestResult", "Suggester", "LoadedKb"]
+from .ranking import (
+    PipelineOptions,
+    ShopRanking,
+    SuggestContext,
+    blend_context,
+    build_shop_ranking,
+    guard,
+    intent_template,
+    render_variables,
+)
+
+__all__ = ["Suggestion", "SuggestResult", "Suggester", "LoadedKb", "Blocked", "RuleMatcher", "RuleHit"]
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Suggestion:
-    entry_id: str
-    question: str  # the entry's standard question
+    entry_id: str | None  # the FAQ entry (None for rule and template suggestions)
+    question: str  # the entry's standard question (a rule's name, a template's intent)
     matched_question: str  # the phrasing (standard or similar) closest to the message
-    answer: str
+    answer: str  # ready to send: variables filled where the context had them
     score: float  # cosine similarity of message and matched phrasing, higher is better
     category: str
+    confidence: float = 0.0  # calibrated probability that this is the right answer
+    source: str = "kb"  # kb | rule | template
+    intent: str | None = None  # the entry's intent under the platform intent model
+    auto_reply: bool = False  # confident enough to send without a human (auto_reply_threshold)
+    variables_missing: tuple[str, ...] = ()  # placeholders the context could not fill: edit before sending
+    features: dict[str, float] = field(default_factory=dict)  # why it ranks here (hit test)
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """A candidate the compliance guard removed, and why."""
+
+    entry_id: str | None
+    source: str
+    reason: str
+    kinds: list[str]
+
+
+@dataclass(frozen=True)
+class RuleHit:
+    rule_id: str
+    name: str
+    reply: str
+
+
+# (shop_id, message, at, conversation_id) → the winning keyword rule, if one fires.
+RuleMatcher = Callable[[str, str, "datetime | None", "str | None"], "RuleHit | None"]
 
 
 @dataclass
@@ -40,12 +81,24 @@ class SuggestResult:
     kb_version: int
     suggestions: list[Suggestion]
     timings_ms: dict[str, float] = field(default_factory=dict)
+    intent: IntentPrediction | None = None  # the message's intent
+    abstained: bool = False  # nothing in the knowledge base reached suggest_threshold
+    blocked: list[Blocked] = field(default_factory=list)
 
 
 @dataclass
 class LoadedKb:
     index: ShopIndex
     entries: dict[str, FaqEntry]
+    nbytes: int = 0  # estimated memory: vectors (ntotal x dim x 4) + phrasing and entry texts
+    ranking: ShopRanking | None = None
+
+
+def estimate_bytes(index: ShopIndex, entries: dict[str, FaqEntry]) -> int:
+    vectors = index.size * index.dim * 4
+    texts = sum(len(p.text) * 4 + 100 for p in index.phrasings)
+    texts += sum(len(e.question) * 4 + sum(len(a) for a in e.answers) * 4 + 200 for e in entries.values())
+    return vectors + texts
 
 
 class Suggester:
@@ -61,13 +114,25 @@ class Suggester:
         normalise: Callable[[str], str] = normalize_text,
         search_threads: int | None = None,
         version_ttl: float = 0.0,
+        memory_budget: int = 0,
+        on_cache_event: Callable[..., None] | None = None,
+        intent_model: IntentClassifier | None = None,
+        options: PipelineOptions | None = None,
+        rule_matcher: RuleMatcher | None = None,
     ) -> None:
+        self.intent_model = intent_model
+        self.options = options or PipelineOptions()
+        self.rule_matcher = rule_matcher
         self.store = store
         self.index_root = index_root
         self.encoder = encoder
         self.candidates = candidates
         self.normalise = normalise
-        self._loaded: dict[str, LoadedKb] = {}
+        # Loaded shop indexes, least recently used first; beyond ``memory_budget`` bytes (0 = no limit)
+        # the least recently used shops are dropped and loaded again from disk when asked for.
+        self._loaded: OrderedDict[str, LoadedKb] = OrderedDict()
+        self.memory_budget = memory_budget
+        self.on_cache_event = on_cache_event or (lambda event, **info: None)
         self._load_lock = threading.Lock()
         # OpenMP's thread count is per calling thread: faiss.omp_set_num_threads() in the main thread
         # does not reach the server's worker threads, whose FAISS search then runs 2 OpenMP threads and
@@ -100,48 +165,151 @@ class Suggester:
         version = self._active_version(shop_id)
         loaded = self._loaded.get(shop_id)
         if loaded is not None and loaded.index.version == version:
+            try:
+                self._loaded.move_to_end(shop_id)
+            except KeyError:  # evicted by another thread just now: still usable for this request
+                pass
+            self.on_cache_event("hit")
             return loaded
         with self._load_lock:
             loaded = self._loaded.get(shop_id)
             if loaded is None or loaded.index.version != version:
                 index = load_index(self.index_root, shop_id, version, encoder_id=self.encoder.model_id)
                 entries = {e.id: e for e in self.store.entries(shop_id, version)}
-                loaded = LoadedKb(index=index, entries=entries)
+                loaded = LoadedKb(index=index, entries=entries, nbytes=estimate_bytes(index, entries))
+                if self.options.rerank:
+                    loaded.ranking = build_shop_ranking(index, entries, self.intent_model, self.options,
+                                                        index_root=self.index_root, normalise=self.normalise)
                 self._loaded[shop_id] = loaded
+                self._loaded.move_to_end(shop_id)
                 logger.info("loaded shop %s v%d (%d phrasings)", shop_id, version, index.size)
+                self._evict(keep=shop_id)
+                self.on_cache_event("miss", bytes=self.cache_bytes, shops=len(self._loaded))
+            else:
+                self.on_cache_event("hit")
         return loaded
 
-    def suggest(self, shop_id: str, message: str, top_k: int = 3) -> SuggestResult:
+    @property
+    def cache_bytes(self) -> int:
+        return sum(kb.nbytes for kb in list(self._loaded.values()))
+
+    def loaded_shops(self) -> list[str]:
+        """Shops whose index is in memory, least recently used first."""
+        return list(self._loaded)
+
+    def _evict(self, keep: str) -> None:
+        if self.memory_budget <= 0:
+            return
+        total = self.cache_bytes
+        while total > self.memory_budget and len(self._loaded) > 1:
+            shop_id, kb = next(iter(self._loaded.items()))
+            if shop_id == keep:
+                break
+            del self._loaded[shop_id]
+            total -= kb.nbytes
+            logger.info("evicted shop %s v%d from memory (%d bytes; budget %d)", shop_id, kb.index.version,
+                        kb.nbytes, self.memory_budget)
+            self.on_cache_event("evict", bytes=total, shops=len(self._loaded))
+
+    def suggest(self, shop_id: str, message: str, top_k: int = 3, *, context: SuggestContext | None = None,
+                min_confidence: float | None = None) -> SuggestResult:
+        """Ranked suggestions for ``message``. ``min_confidence`` overrides ``suggest_threshold``
+        (the evaluation passes 0 to see the full ranking)."""
+        opts = self.options
+        context = context or SuggestContext()
+        threshold = opts.suggest_threshold if min_confidence is None else min_confidence
         t0 = time.perf_counter()
         kb = self.kb(shop_id)
         t1 = time.perf_counter()
         query = self.normalise(message)
-        vector = self.encoder.encode([query])
+        previous = context.previous_buyer_text() if opts.context_weight > 0 else None
+        use_context = previous is not None and len(query) <= opts.context_max_chars
+        vectors = self.encoder.encode([query, self.normalise(previous)] if use_context else [query])
+        vector = blend_context(vectors[0], vectors[1] if use_context else None, opts.context_weight)
         t2 = time.perf_counter()
+        intent = self.intent_model.predict_one(vector) if self.intent_model is not None else None
+        intent_proba = self.intent_model.predict_proba(vector[None, :])[0] if self.intent_model is not None else None
         if self.search_threads is not None and not getattr(self._pinned, "done", False):
             faiss.omp_set_num_threads(self.search_threads)
             self._pinned.done = True
-        scores, ids = kb.index.search(vector, self.candidates)
+        scores, ids = kb.index.search(vector[None, :], self.candidates)
         t3 = time.perf_counter()
-        suggestions = self._best_per_entry(kb, scores[0], ids[0], top_k)
+        if kb.ranking is not None:
+            ranked = self._reranked(kb, vector, query, ids[0], intent_proba)
+        else:
+            ranked = self._best_per_entry(kb, scores[0], ids[0])
         t4 = time.perf_counter()
+        out, blocked = self._decide(shop_id, message, kb, ranked, intent, context, top_k, threshold)
+        t5 = time.perf_counter()
         return SuggestResult(
             shop_id=shop_id,
             kb_version=kb.index.version,
-            suggestions=suggestions,
+            suggestions=out,
+            intent=intent,
+            abstained=not any(s.source == "kb" for s in out),
+            blocked=blocked,
             timings_ms={
                 "load": round((t1 - t0) * 1000, 3),
                 "encode": round((t2 - t1) * 1000, 3),
                 "search": round((t3 - t2) * 1000, 3),
                 "rank": round((t4 - t3) * 1000, 3),
-                "total": round((t4 - t0) * 1000, 3),
+                "decide": round((t5 - t4) * 1000, 3),
+                "total": round((t5 - t0) * 1000, 3),
             },
         )
 
+    def _reranked(self, kb: LoadedKb, vector, query: str, ids, intent_proba) -> list[Suggestion]:
+        ranking = kb.ranking
+        out = []
+        for c in ranking.ranker.rank(vector, query, ids, intent_proba):
+            entry = kb.entries[ranking.entry_ids[c.entry]]
+            out.append(Suggestion(
+                entry_id=entry.id, question=entry.question, matched_question=kb.index.phrasings[c.best_phrasing].text,
+                answer=entry.answer, score=c.features.get("dense_max", 0.0), category=entry.category,
+                confidence=c.confidence, intent=ranking.entry_intents[c.entry], features=c.features))
+        return out
+
+    def _decide(self, shop_id: str, message: str, kb: LoadedKb, ranked: list[Suggestion],
+                intent: IntentPrediction | None, context: SuggestContext, top_k: int,
+                threshold: float) -> tuple[list[Suggestion], list[Blocked]]:
+        """Rules first, then confident KB answers (one per answer text), else an intent template;
+        every text rendered and guarded."""
+        opts = self.options
+        candidates: list[Suggestion] = []
+        if opts.rules and self.rule_matcher is not None:
+            hit = self.rule_matcher(shop_id, message, context.at, context.conversation_id)
+            if hit is not None:
+                candidates.append(Suggestion(entry_id=None, question=hit.name, matched_question="", answer=hit.reply,
+                                             score=1.0, category="", confidence=1.0, source="rule"))
+        candidates += [s for s in ranked if s.confidence >= threshold]
+        if opts.templates and not any(s.source == "kb" for s in candidates) and intent is not None:
+            text = intent_template(intent.intent)
+            if text is not None:
+                candidates.append(Suggestion(entry_id=None, question=intent.intent, matched_question="", answer=text,
+                                             score=0.0, category="", confidence=intent.confidence,
+                                             source="template", intent=intent.intent))
+        out: list[Suggestion] = []
+        blocked: list[Blocked] = []
+        seen_answers: set[str] = set()
+        for s in candidates:
+            answer, missing = render_variables(s.answer, context.variables)
+            if answer in seen_answers:  # diversity: never two suggestions with the same reply
+                continue
+            allowed, reason, kinds = guard(answer)
+            if not allowed:
+                blocked.append(Blocked(entry_id=s.entry_id, source=s.source, reason=reason, kinds=list(kinds)))
+                continue
+            seen_answers.add(answer)
+            auto = s.confidence >= opts.auto_reply_threshold and not missing
+            out.append(replace(s, answer=answer, variables_missing=missing, auto_reply=auto))
+            if len(out) == top_k:
+                break
+        return out, blocked
+
     @staticmethod
-    def _best_per_entry(kb: LoadedKb, scores, ids, top_k: int) -> list[Suggestion]:
-        # An entry is as good as its closest phrasing; FAISS returns phrasings best first, so the
-        # first time an entry appears is its best score.
+    def _best_per_entry(kb: LoadedKb, scores, ids) -> list[Suggestion]:
+        # Dense-only ranking (rerank off): an entry is as good as its closest phrasing; FAISS returns
+        # phrasings best first, so the first time an entry appears is its best score.
         out: list[Suggestion] = []
         seen: set[str] = set()
         for score, pid in zip(scores, ids):
@@ -153,7 +321,6 @@ class Suggester:
             seen.add(phrasing.entry_id)
             entry = kb.entries[phrasing.entry_id]
             out.append(Suggestion(entry_id=entry.id, question=entry.question, matched_question=phrasing.text,
-                                  answer=entry.answer, score=float(score), category=entry.category))
-            if len(out) == top_k:
-                break
+                                  answer=entry.answer, score=float(score), category=entry.category,
+                                  confidence=float(score)))
         return out

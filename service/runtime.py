@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import socket
+import time
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from knowledge_base.analytics import EventLog
 from knowledge_base.importer import ImportMode, ImportResult, RecoveryReport, file_digest
 from knowledge_base.manager import KnowledgeBase
 from knowledge_base.parsing import ParseLimits
 from knowledge_base.quick_phrases import QuickPhraseBook, QuickPhraseLimits
+from knowledge_base.keys import KeyRing
 from knowledge_base.rulebook import RuleBook
 from knowledge_base.rules import RuleLimits
 from knowledge_base.store import KbStore
 from models.encoder import Encoder, load_encoder
+from models.errors import ArtifactMismatch, NotFound, SmartReplyError
+from models.intent import IntentClassifier
 from models.normalize import normalize_text
 
 from .config import Settings
-from .pipeline import Suggester
+from .observability import Metrics
+from .pipeline import RuleHit, Suggester
+from .ranking import PipelineOptions
+from .ratelimit import RateLimiter
 
 __all__ = ["Runtime", "DEMO_SHOP_ID", "DEMO_FAQ_PATH"]
 
@@ -53,7 +64,34 @@ class Runtime:
     def suggester(self) -> Suggester:
         return Suggester(self.store, self.settings.index_dir, self.encoder, candidates=self.settings.candidates,
                          normalise=normalize_text, search_threads=self.settings.encoder_threads,
-                         version_ttl=self.settings.active_version_ttl)
+                         version_ttl=self.settings.active_version_ttl,
+                         memory_budget=self.settings.index_memory_budget_bytes,
+                         on_cache_event=self.metrics.cache_event,
+                         intent_model=self.intent_model, options=self.pipeline_options,
+                         rule_matcher=self._rule_hit)
+
+    @property
+    def pipeline_options(self) -> PipelineOptions:
+        s = self.settings
+        return PipelineOptions(rerank=s.rerank, feature_centroid=s.feature_centroid,
+                               feature_lexical=s.feature_lexical, feature_intent=s.feature_intent,
+                               suggest_threshold=s.suggest_threshold, auto_reply_threshold=s.auto_reply_threshold,
+                               context_weight=s.context_weight, templates=s.intent_templates,
+                               rules=s.rules_in_suggestions)
+
+    @cached_property
+    def intent_model(self) -> IntentClassifier | None:
+        """The platform intent model (trained by set-up); without it the pipeline runs intent-free."""
+        try:
+            return IntentClassifier.load(self.settings.intent_dir, encoder_id=self.encoder.model_id)
+        except (NotFound, ArtifactMismatch) as exc:
+            logger.warning("no intent model (%s); run `smartreply train intent`", exc.message)
+            return None
+
+    def _rule_hit(self, shop_id: str, message: str, at, conversation_id) -> RuleHit | None:
+        _, explanation = self.rules.match(shop_id, message, at, conversation_id)
+        winner = explanation.winner
+        return None if winner is None else RuleHit(winner.rule.id, winner.rule.name, winner.rule.reply)
 
     @property
     def parse_limits(self) -> ParseLimits:
@@ -73,6 +111,52 @@ class Runtime:
     def _active_version_changed(self, shop_id: str) -> None:
         if "suggester" in self.__dict__:
             self.suggester.forget(shop_id)
+            # Load the new version (and fit its ranker) now, in the upload's request, so the next
+            # buyer message does not pay for it.
+            try:
+                self.suggester.kb(shop_id)
+            except SmartReplyError as exc:
+                logger.warning("shop %s: could not warm the new version: %s", shop_id, exc.message)
+
+    @cached_property
+    def metrics(self) -> Metrics:
+        return Metrics()
+
+    @cached_property
+    def keys(self) -> KeyRing:
+        return KeyRing(self.store)
+
+    @cached_property
+    def events(self) -> EventLog:
+        """Suggestion requests and agents' feedback, for analytics (written off the request path)."""
+        return EventLog(self.store)
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        return RateLimiter(self.settings.rate_limit_per_second, self.settings.rate_limit_burst)
+
+    def ensure_demo_keys(self, path: Path | None = None) -> dict[str, str]:
+        """Agent and admin keys of the demo shop, created once and kept in ``<data_dir>/demo-keys.json``
+        (a local development convenience: that file holds secrets)."""
+        path = path or self.settings.data_dir / "demo-keys.json"
+        if path.exists():
+            try:
+                saved = json.loads(path.read_text("utf-8"))
+                if all(self.keys.verify(saved.get(k, "")) for k in ("agent", "admin")):
+                    return saved
+            except ValueError:
+                pass
+        keys = {"shop_id": DEMO_SHOP_ID,
+                "agent": self.keys.create(DEMO_SHOP_ID, ["agent"], name="demo agent (serve --demo)").key,
+                "admin": self.keys.create(DEMO_SHOP_ID, ["admin"], name="demo admin (serve --demo)").key}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(keys, indent=2) + "\n", "utf-8")
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+        logger.info("demo shop keys written to %s (agent key %s…, admin key %s…)", path, keys["agent"][:12],
+                    keys["admin"][:12])
+        return keys
 
     @cached_property
     def quick_phrases(self) -> QuickPhraseBook:
@@ -89,14 +173,40 @@ class Runtime:
 
     def import_file(self, shop_id: str, filename: str, data: bytes, progress=None, *,
                     mode: ImportMode = "reject") -> ImportResult:
-        return self.kb.import_file(shop_id, filename, data, mode=mode, progress=progress)
+        metrics = self.metrics
+        metrics.builds_running.inc()
+        started = time.perf_counter()
+        try:
+            result = self.kb.import_file(shop_id, filename, data, mode=mode, progress=progress)
+        except Exception:
+            metrics.builds.labels(outcome="failed").inc()
+            raise
+        finally:
+            metrics.builds_running.dec()
+        metrics.builds.labels(outcome="ok").inc()
+        metrics.build_seconds.observe(time.perf_counter() - started)
+        return result
 
     def recover(self) -> RecoveryReport:
         """Fail builds a killed process left behind and delete their files (run before serving)."""
         return self.kb.recover()
 
+    def fail_own_builds(self) -> list[tuple[str, int]]:
+        """Mark the builds this process is still running as failed (at shutdown)."""
+        if "store" not in self.__dict__:
+            return []
+        host, pid = socket.gethostname(), os.getpid()
+        failed = []
+        for build in self.store.building_versions():
+            if build.host == host and build.pid == pid:
+                self.store.mark_failed(build.shop_id, build.version,
+                                       "shutdown: the server stopped before this build finished")
+                failed.append((build.shop_id, build.version))
+        return failed
+
     def ensure_demo_shop(self) -> ImportResult | None:
         """Import the bundled demo FAQ unless the demo shop already serves this exact file."""
+        self.ensure_demo_keys()
         data = DEMO_FAQ_PATH.read_bytes()
         marker = f"sha256:{file_digest(data)[:16]}"
         if self.store.shop_exists(DEMO_SHOP_ID):
@@ -109,6 +219,8 @@ class Runtime:
         return self.import_file(DEMO_SHOP_ID, DEMO_FAQ_PATH.name, data)
 
     def close(self) -> None:
+        if "events" in self.__dict__:
+            self.events.close()
         if "store" in self.__dict__:
             self.store.close()
 

@@ -53,8 +53,9 @@ def percentiles(values: Sequence[float]) -> dict[str, float]:
 class _Connection:
     """One keep-alive HTTP/1.1 connection that POSTs JSON and reads Content-Length bodies."""
 
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(self, url: str, timeout: float, headers: dict[str, str] | None = None) -> None:
         parts = urlsplit(url)
+        self.extra_head = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         self.host, self.port, self.path = parts.hostname or "127.0.0.1", parts.port or 80, parts.path or "/"
         self.timeout = timeout
         self.reader: asyncio.StreamReader | None = None
@@ -64,7 +65,7 @@ class _Connection:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         head = (f"POST {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n").encode()
+                f"{self.extra_head}Content-Length: {len(body)}\r\n\r\n").encode()
         self.writer.write(head + body)
         try:
             return await asyncio.wait_for(self._read_response(), self.timeout)
@@ -97,7 +98,8 @@ class _Connection:
 
 
 async def _drive(url: str, bodies: list[bytes], expected: list[str | None], concurrency: int, requests: int,
-                 seconds: float, timeout: float) -> tuple[list[float], list[float], int, list[str], int, int, float]:
+                 seconds: float, timeout: float, headers: dict[str, str] | None = None
+                 ) -> tuple[list[float], list[float], int, list[str], int, int, float]:
     client_ms: list[float] = []
     server_ms: list[float] = []
     errors: list[str] = []
@@ -107,7 +109,7 @@ async def _drive(url: str, bodies: list[bytes], expected: list[str | None], conc
 
     async def worker() -> None:
         nonlocal next_i, correct, judged
-        conn = _Connection(url, timeout)
+        conn = _Connection(url, timeout, headers)
         try:
             while next_i < requests and time.perf_counter() < deadline:
                 i = next_i
@@ -144,16 +146,16 @@ async def _drive(url: str, bodies: list[bytes], expected: list[str | None], conc
 
 def run_load(url: str, messages: Sequence[str], *, concurrency: int, requests: int, seconds: float,
              expected: Sequence[str | None] = (), top_k: int = 3, timeout: float = 30.0,
-             target: str = "", warmup: int = 0) -> LoadResult:
+             target: str = "", warmup: int = 0, headers: dict[str, str] | None = None) -> LoadResult:
     """POST ``{"message", "top_k"}`` bodies round-robin from ``messages``; bounded by count and time."""
     if concurrency < 1 or requests < 1 or seconds <= 0:
         raise ValueError("concurrency, requests and seconds must be positive")
     bodies = [json.dumps({"message": m, "top_k": top_k}, ensure_ascii=False).encode() for m in messages]
     if warmup:
-        asyncio.run(_drive(url, bodies[-warmup:], [], min(concurrency, warmup), warmup, seconds, timeout))
+        asyncio.run(_drive(url, bodies[-warmup:], [], min(concurrency, warmup), warmup, seconds, timeout, headers))
     load_before = _loadavg()
     client, server, sent, errors, correct, judged, wall = asyncio.run(
-        _drive(url, bodies, list(expected), concurrency, requests, seconds, timeout))
+        _drive(url, bodies, list(expected), concurrency, requests, seconds, timeout, headers))
     return LoadResult(
         target=target, concurrency=concurrency, sent=sent, ok=len(client), errors=len(errors),
         seconds=round(wall, 3), throughput=round(len(client) / wall, 1) if wall > 0 else 0.0,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import platform
+import secrets
 import sys
 import tempfile
 import time
@@ -75,15 +76,18 @@ def _run(cfg: BenchConfig, work: Path, progress) -> dict:
         "runs": [],
     }
     index_dir = None
+    # The server needs a key; a throwaway operator key (one per run) acts on the benchmark shop.
+    operator_key = secrets.token_urlsafe(24)
+    auth = {"Authorization": f"Bearer {operator_key}"}
     for n_workers in cfg.workers:
         port = free_port()
         env = {"SMARTREPLY_DATA_DIR": str(data_dir), "SMARTREPLY_PORT": str(port), "SMARTREPLY_HOST": "127.0.0.1",
-               "SMARTREPLY_LOG_LEVEL": "WARNING", **cfg.server_env}
+               "SMARTREPLY_LOG_LEVEL": "WARNING", "SMARTREPLY_OPERATOR_KEY": operator_key, **cfg.server_env}
         argv = [sys.executable, "-m", "service", "serve", "--workers", str(n_workers)]
         _say(progress, f"starting smartreply serve --workers {n_workers} on port {port}")
         with running_process(argv, env=env, port=port, log_path=work / f"serve-w{n_workers}.log") as srv:
             if "build" not in report:
-                report["build"] = _upload(srv.base_url, shop_id, csv_bytes, shop.phrasings)
+                report["build"] = _upload(srv.base_url, shop_id, csv_bytes, shop.phrasings, auth)
                 _say(progress, f"uploaded {shop.phrasings} phrasings in {report['build']['client_seconds']} s "
                                f"({report['build']['phrasings_per_s']} phrasings/s)")
                 index_dir = data_dir / "indexes" / shop_id / f"v{report['build']['version']:06d}"
@@ -92,7 +96,7 @@ def _run(cfg: BenchConfig, work: Path, progress) -> dict:
             for c in cfg.concurrency:
                 res = run_load(url, messages, expected=expected, concurrency=c, requests=cfg.requests,
                                seconds=cfg.seconds, top_k=cfg.top_k, target=f"ours_w{n_workers}",
-                               warmup=min(20 * c, 200))
+                               warmup=min(20 * c, 200), headers=auth)
                 report["runs"].append(res.as_dict())
                 _say(progress, _line(res))
             report["memory"][f"ours_w{n_workers}_loaded"] = memory_of(srv.pid)
@@ -113,10 +117,10 @@ def _run(cfg: BenchConfig, work: Path, progress) -> dict:
     return report
 
 
-def _upload(base: str, shop_id: str, csv_bytes: bytes, phrasings: int) -> dict:
+def _upload(base: str, shop_id: str, csv_bytes: bytes, phrasings: int, headers: dict[str, str]) -> dict:
     t0 = time.perf_counter()
     r = httpx.post(f"{base}/v1/shops/{shop_id}/kb", files={"file": ("bench_shop.csv", csv_bytes, "text/csv")},
-                   timeout=600)
+                   headers=headers, timeout=600)
     seconds = time.perf_counter() - t0
     if r.status_code != 201:
         raise RuntimeError(f"upload failed: HTTP {r.status_code}: {r.text[:500]}")

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from knowledge_base.compliance import check_text
 from models.errors import InvalidRequest
 
-from .deps import RuntimeDep
+from .deps import AnyKey, RuntimeDep
 
 router = APIRouter(prefix="/v1/compliance", tags=["compliance"])
 
@@ -32,7 +32,7 @@ class ComplianceResponse(BaseModel):
 
 
 @router.post("/check", response_model=ComplianceResponse)
-def check(body: ComplianceRequest, runtime: RuntimeDep) -> ComplianceResponse:
+def check(body: ComplianceRequest, runtime: RuntimeDep, caller: AnyKey) -> ComplianceResponse:
     """Say whether a text may be sent, and which spans break which rule."""
     if len(body.text) > runtime.settings.max_answer_chars:
         raise InvalidRequest(f"text: longer than {runtime.settings.max_answer_chars} characters")

@@ -1,14 +1,24 @@
-"""Request dependencies as ``Annotated`` aliases; tests swap them with ``dependency_overrides``."""
+"""Request dependencies as ``Annotated`` aliases; tests swap them with ``dependency_overrides``.
+
+The tenant boundary lives here: ``AgentShop`` / ``AdminShop`` resolve the caller's API key, check its
+scope, check that the key's shop is the path's shop (an operator key may act on any shop), apply the
+key's rate limit, and only then hand the shop id to the route. Routes never see another shop's id.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
+from knowledge_base.keys import ApiKey, matches_secret
+from models.errors import Forbidden, RateLimited, Unauthorized
+
 from ..runtime import Runtime
 
-__all__ = ["RuntimeDep", "ShopId", "EntryId", "ItemId", "get_runtime"]
+__all__ = ["RuntimeDep", "ShopId", "EntryId", "ItemId", "get_runtime", "AgentShop", "AdminShop", "Operator",
+           "AnyKey", "Caller", "OPERATOR", "VersionNo", "MAX_NUMBER"]
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -20,5 +30,77 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 ShopId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Shop id: letters, digits, _ and -.")]
 # FAQ entry ids come from merchants' files: letters (also CJK), digits and - _ . :
 EntryId = Annotated[str, Path(pattern=r"^[\w\-.:]{1,64}$", description="FAQ entry id.")]
+# Version and revision numbers (bounded: an out-of-range integer is a 422, not a database overflow).
+MAX_NUMBER = 2_147_483_647
+VersionNo = Annotated[int, Path(ge=1, le=MAX_NUMBER, description="Version or revision number.")]
 # Quick phrase and rule ids.
 ItemId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Id: letters, digits, _ and -.")]
+
+# The caller when auth is off, or when the configured operator key (SMARTREPLY_OPERATOR_KEY) is used.
+OPERATOR = ApiKey(key_id="operator", shop_id=None, scopes=frozenset({"operator"}), name="operator (setting)",
+                  prefix="", created_at=None)  # type: ignore[arg-type]
+
+
+def _presented_key(request: Request) -> str | None:
+    auth = request.headers.get("authorization")
+    if auth:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    return request.headers.get("x-api-key") or None
+
+
+def get_caller(request: Request, runtime: RuntimeDep) -> ApiKey:
+    """The API key of this request (401 if missing, unknown or revoked), rate-limited per key."""
+    settings = runtime.settings
+    if settings.auth == "off":
+        return OPERATOR
+    key = _presented_key(request)
+    if key is None:
+        raise Unauthorized("missing API key: send 'Authorization: Bearer <key>' (or 'X-API-Key: <key>')")
+    if matches_secret(key, settings.operator_key):
+        caller = OPERATOR
+    else:
+        caller = runtime.keys.verify(key)
+        if caller is None:
+            raise Unauthorized("unknown or revoked API key")
+    wait = runtime.rate_limiter.take(caller.key_id)
+    if wait > 0:
+        raise RateLimited(f"rate limit of {settings.rate_limit_per_second:g} requests/s for this key exceeded",
+                          retry_after=max(1, math.ceil(wait)))
+    request.state.caller = caller
+    return caller
+
+
+Caller = Annotated[ApiKey, Depends(get_caller)]
+
+
+def _shop_for(scope: str):  # noqa: ANN202 - a dependency
+    def check(shop_id: ShopId, caller: Caller) -> str:
+        if not caller.is_operator and caller.shop_id != shop_id:
+            # Same answer whether the other shop exists or not: no probing of shop ids.
+            raise Forbidden("this API key belongs to another shop")
+        if not caller.allows(scope):
+            raise Forbidden(f"this route needs a key with the {scope!r} scope")
+        return shop_id
+
+    check.__name__ = f"require_{scope}_shop"
+    return check
+
+
+def _require(scope: str):  # noqa: ANN202 - a dependency
+    def check(caller: Caller) -> ApiKey:
+        if not caller.allows(scope):
+            raise Forbidden(f"this route needs a key with the {scope!r} scope")
+        return caller
+
+    check.__name__ = f"require_{scope}"
+    return check
+
+
+# The path's shop, for a key of that shop with the agent scope (suggest, feedback) or admin scope.
+AgentShop = Annotated[str, Depends(_shop_for("agent"))]
+AdminShop = Annotated[str, Depends(_shop_for("admin"))]
+# Routes without a shop: any valid key (agent scope), or the platform operator.
+AnyKey = Annotated[ApiKey, Depends(_require("agent"))]
+Operator = Annotated[ApiKey, Depends(_require("operator"))]

@@ -13,10 +13,13 @@ from models.errors import (
     ArtifactMismatch,
     Conflict,
     EncoderError,
+    Forbidden,
     InvalidRequest,
     InvalidUpload,
     NotFound,
+    RateLimited,
     SmartReplyError,
+    Unauthorized,
     UploadError,
     UploadTooLarge,
 )
@@ -26,6 +29,9 @@ __all__ = ["install_error_handlers", "error_response"]
 logger = logging.getLogger(__name__)
 
 _STATUS: list[tuple[type[SmartReplyError], int]] = [
+    (Unauthorized, 401),
+    (Forbidden, 403),
+    (RateLimited, 429),
     (NotFound, 404),
     (InvalidUpload, 422),
     (InvalidRequest, 422),
@@ -48,7 +54,12 @@ def install_error_handlers(app: FastAPI) -> None:
         status = next((s for cls, s in _STATUS if isinstance(exc, cls)), 500)
         if status >= 500:
             logger.error("request failed: %s: %s", exc.code, exc.message)
-        return error_response(status, exc.code, exc.message, exc.details)
+        response = error_response(status, exc.code, exc.message, exc.details)
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(int(exc.retry_after))
+        elif isinstance(exc, Unauthorized):
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -13,7 +13,7 @@ from knowledge_base.importer import EditResult
 from knowledge_base.schema import FaqEntry, KbVersion
 from models.errors import UploadTooLarge
 
-from .deps import EntryId, RuntimeDep, ShopId
+from .deps import MAX_NUMBER, AdminShop, EntryId, RuntimeDep, VersionNo
 from .schemas import (
     EntryChange,
     EntryEditResponse,
@@ -70,7 +70,7 @@ def _edit(r: EditResult) -> EntryEditResponse:
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=KbUploadResponse, responses=_ERRORS)
 def upload_kb(
-    shop_id: ShopId, runtime: RuntimeDep,
+    shop_id: AdminShop, runtime: RuntimeDep,
     file: UploadFile = File(description="FAQ as .xlsx, .csv (UTF-8 or GBK), .json or .jsonl"),
     mode: Literal["reject", "partial"] = Query("reject", description="reject: any error row rejects the whole "
                                                "file; partial: import the valid rows and report the rest."),
@@ -91,7 +91,7 @@ def upload_kb(
 
 
 @router.get("/versions", response_model=KbVersionList, responses=_NOT_FOUND)
-def list_versions(shop_id: ShopId, runtime: RuntimeDep) -> KbVersionList:
+def list_versions(shop_id: AdminShop, runtime: RuntimeDep) -> KbVersionList:
     """Every version, oldest first: building, ready (one of them active) or failed (with the reason in note)."""
     versions = runtime.kb.versions(shop_id)
     return KbVersionList(shop_id=shop_id, active_version=next((v.version for v in versions if v.active), None),
@@ -99,13 +99,13 @@ def list_versions(shop_id: ShopId, runtime: RuntimeDep) -> KbVersionList:
 
 
 @router.get("/versions/{version}", response_model=KbVersionPublic, responses=_NOT_FOUND)
-def get_version(shop_id: ShopId, version: int, runtime: RuntimeDep) -> KbVersionPublic:
+def get_version(shop_id: AdminShop, version: VersionNo, runtime: RuntimeDep) -> KbVersionPublic:
     return _version(runtime.kb.version(shop_id, version))
 
 
 @router.post("/versions/{version}/activate", response_model=KbVersionPublic,
              responses={**_NOT_FOUND, 409: {"model": ErrorResponse}})
-def activate_version(shop_id: ShopId, version: int, runtime: RuntimeDep) -> KbVersionPublic:
+def activate_version(shop_id: AdminShop, version: VersionNo, runtime: RuntimeDep) -> KbVersionPublic:
     """Serve this (older) version again: a rollback. Atomic; nothing is rebuilt. 409 if it is not ready
     or its index is gone."""
     return _version(runtime.kb.activate(shop_id, version))
@@ -113,9 +113,9 @@ def activate_version(shop_id: ShopId, version: int, runtime: RuntimeDep) -> KbVe
 
 @router.get("/diff", response_model=KbDiff, responses=_NOT_FOUND)
 def diff_versions(
-    shop_id: ShopId, runtime: RuntimeDep,
-    from_version: int = Query(alias="from", description="The older version."),
-    to_version: int | None = Query(None, alias="to", description="The newer version; default the active one."),
+    shop_id: AdminShop, runtime: RuntimeDep,
+    from_version: int = Query(alias="from", ge=1, le=MAX_NUMBER, description="The older version."),
+    to_version: int | None = Query(None, alias="to", ge=1, le=MAX_NUMBER, description="The newer version; default the active one."),
 ) -> KbDiff:
     """Entries added, removed and changed (matched by id) from one version to another."""
     old, new, diff = runtime.kb.diff(shop_id, from_version, to_version)
@@ -130,9 +130,9 @@ def diff_versions(
 
 @router.get("/export", responses={200: {"content": {MEDIA_TYPES["xlsx"]: {}, MEDIA_TYPES["csv"]: {}}}, **_NOT_FOUND})
 def export_kb(
-    shop_id: ShopId, runtime: RuntimeDep,
+    shop_id: AdminShop, runtime: RuntimeDep,
     format: Format = Query("xlsx", description="xlsx or csv (UTF-8 with BOM)."),  # noqa: A002 - API name
-    version: int | None = Query(None, description="Default: the active version."),
+    version: int | None = Query(None, ge=1, le=MAX_NUMBER, description="Default: the active version."),
 ) -> Response:
     """The version's entries in the upload format: importing the file again gives the same entries."""
     number, data = runtime.kb.export(shop_id, format, version)
@@ -140,34 +140,34 @@ def export_kb(
 
 
 @router.get("/entries", response_model=EntryList, responses=_NOT_FOUND)
-def list_entries(shop_id: ShopId, runtime: RuntimeDep,
-                 version: int | None = Query(None, description="Default: the active version.")) -> EntryList:
+def list_entries(shop_id: AdminShop, runtime: RuntimeDep,
+                 version: int | None = Query(None, ge=1, le=MAX_NUMBER, description="Default: the active version.")) -> EntryList:
     number, entries = runtime.kb.entries(shop_id, version)
     return EntryList(shop_id=shop_id, version=number, data=[_entry(e) for e in entries])
 
 
 @router.get("/entries/{entry_id}", response_model=EntryPublic, responses=_NOT_FOUND)
-def get_entry(shop_id: ShopId, entry_id: EntryId, runtime: RuntimeDep,
-              version: int | None = Query(None, description="Default: the active version.")) -> EntryPublic:
+def get_entry(shop_id: AdminShop, entry_id: EntryId, runtime: RuntimeDep,
+              version: int | None = Query(None, ge=1, le=MAX_NUMBER, description="Default: the active version.")) -> EntryPublic:
     return _entry(runtime.kb.entry(shop_id, entry_id, version)[1])
 
 
 @router.post("/entries", status_code=status.HTTP_201_CREATED, response_model=EntryEditResponse,
              responses=_EDIT_ERRORS)
-def add_entry(shop_id: ShopId, body: EntryIn, runtime: RuntimeDep) -> EntryEditResponse:
+def add_entry(shop_id: AdminShop, body: EntryIn, runtime: RuntimeDep) -> EntryEditResponse:
     """Add one entry without re-uploading: a new version whose index embeds only this entry's phrasings."""
     return _edit(runtime.kb.add_entry(shop_id, question=body.question, answers=body.answers, similar=body.similar,
                                       category=body.category, enabled=body.enabled, entry_id=body.id))
 
 
 @router.patch("/entries/{entry_id}", response_model=EntryEditResponse, responses=_EDIT_ERRORS)
-def update_entry(shop_id: ShopId, entry_id: EntryId, body: EntryPatch, runtime: RuntimeDep) -> EntryEditResponse:
+def update_entry(shop_id: AdminShop, entry_id: EntryId, body: EntryPatch, runtime: RuntimeDep) -> EntryEditResponse:
     """Change (or disable / enable) one entry: a new version; only new phrasings are embedded."""
     return _edit(runtime.kb.update_entry(shop_id, entry_id, body.model_dump(exclude_unset=True, exclude_none=True)))
 
 
 @router.delete("/entries/{entry_id}", response_model=EntryEditResponse, responses=_NOT_FOUND)
-def delete_entry(shop_id: ShopId, entry_id: EntryId, runtime: RuntimeDep) -> EntryEditResponse:
+def delete_entry(shop_id: AdminShop, entry_id: EntryId, runtime: RuntimeDep) -> EntryEditResponse:
     """Delete one entry: a new version without it (older versions keep it, for rollback)."""
     return _edit(runtime.kb.delete_entry(shop_id, entry_id))
 

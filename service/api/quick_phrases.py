@@ -11,7 +11,7 @@ from knowledge_base.export import MEDIA_TYPES
 from knowledge_base.quick_phrases import QuickPhrase
 from knowledge_base.store import Revision
 
-from .deps import ItemId, RuntimeDep, ShopId
+from .deps import AdminShop, AgentShop, ItemId, RuntimeDep, VersionNo
 from .kb import file_response, read_upload
 from .schemas import (
     ErrorResponse,
@@ -41,7 +41,7 @@ def revision_list(shop_id: str, revisions: list[Revision]) -> RevisionList:
 
 
 @router.get("", response_model=QuickPhraseList, responses=_ERRORS)
-def list_phrases(shop_id: ShopId, runtime: RuntimeDep,
+def list_phrases(shop_id: AgentShop, runtime: RuntimeDep,
                  group: str | None = Query(None, description="Only this group.")) -> QuickPhraseList:
     revision, phrases = runtime.quick_phrases.list(shop_id)
     return QuickPhraseList(shop_id=shop_id, revision=revision, limit=runtime.quick_phrases.limits.max_phrases,
@@ -49,7 +49,7 @@ def list_phrases(shop_id: ShopId, runtime: RuntimeDep,
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=QuickPhraseChange, responses=_ERRORS)
-def create_phrase(shop_id: ShopId, body: QuickPhraseIn, runtime: RuntimeDep) -> QuickPhraseChange:
+def create_phrase(shop_id: AdminShop, body: QuickPhraseIn, runtime: RuntimeDep) -> QuickPhraseChange:
     revision, phrase = runtime.quick_phrases.create(shop_id, body.text, group=body.group, shortcut=body.shortcut,
                                                     phrase_id=body.id)
     return QuickPhraseChange(shop_id=shop_id, revision=revision, phrase=_phrase(phrase))
@@ -58,7 +58,7 @@ def create_phrase(shop_id: ShopId, body: QuickPhraseIn, runtime: RuntimeDep) -> 
 @router.post("/import", status_code=status.HTTP_201_CREATED, response_model=QuickPhraseImportResponse,
              responses={400: {"model": ErrorResponse}, 413: {"model": ErrorResponse}, **_ERRORS})
 def import_phrases(
-    shop_id: ShopId, runtime: RuntimeDep,
+    shop_id: AdminShop, runtime: RuntimeDep,
     file: UploadFile = File(description="Columns 分组/group, 快捷编码/shortcut, 内容/text (编号/id optional)."),
     mode: Literal["reject", "partial"] = Query("reject"),
 ) -> QuickPhraseImportResponse:
@@ -71,18 +71,18 @@ def import_phrases(
 
 
 @router.get("/export", responses={200: {"content": {MEDIA_TYPES["xlsx"]: {}, MEDIA_TYPES["csv"]: {}}}, **_ERRORS})
-def export_phrases(shop_id: ShopId, runtime: RuntimeDep,
+def export_phrases(shop_id: AdminShop, runtime: RuntimeDep,
                    format: Literal["xlsx", "csv"] = Query("xlsx")) -> Response:  # noqa: A002 - API name
     return file_response(runtime.quick_phrases.export(shop_id, format), format, f"{shop_id}-quick-phrases.{format}")
 
 
 @router.get("/revisions", response_model=RevisionList, responses=_ERRORS)
-def list_revisions(shop_id: ShopId, runtime: RuntimeDep) -> RevisionList:
+def list_revisions(shop_id: AdminShop, runtime: RuntimeDep) -> RevisionList:
     return revision_list(shop_id, runtime.quick_phrases.revisions(shop_id))
 
 
 @router.post("/revisions/{revision}/restore", response_model=QuickPhraseList, responses=_ERRORS)
-def restore_revision(shop_id: ShopId, revision: int, runtime: RuntimeDep) -> QuickPhraseList:
+def restore_revision(shop_id: AdminShop, revision: VersionNo, runtime: RuntimeDep) -> QuickPhraseList:
     """Make the phrases of an older revision current again (as a new revision)."""
     new_revision, phrases = runtime.quick_phrases.restore(shop_id, revision)
     return QuickPhraseList(shop_id=shop_id, revision=new_revision, limit=runtime.quick_phrases.limits.max_phrases,
@@ -90,17 +90,17 @@ def restore_revision(shop_id: ShopId, revision: int, runtime: RuntimeDep) -> Qui
 
 
 @router.get("/{phrase_id}", response_model=QuickPhrasePublic, responses=_ERRORS)
-def get_phrase(shop_id: ShopId, phrase_id: ItemId, runtime: RuntimeDep) -> QuickPhrasePublic:
+def get_phrase(shop_id: AdminShop, phrase_id: ItemId, runtime: RuntimeDep) -> QuickPhrasePublic:
     return _phrase(runtime.quick_phrases.get(shop_id, phrase_id))
 
 
 @router.patch("/{phrase_id}", response_model=QuickPhraseChange, responses=_ERRORS)
-def update_phrase(shop_id: ShopId, phrase_id: ItemId, body: QuickPhrasePatch, runtime: RuntimeDep) -> QuickPhraseChange:
+def update_phrase(shop_id: AdminShop, phrase_id: ItemId, body: QuickPhrasePatch, runtime: RuntimeDep) -> QuickPhraseChange:
     revision, phrase = runtime.quick_phrases.update(shop_id, phrase_id,
                                                     body.model_dump(exclude_unset=True, exclude_none=True))
     return QuickPhraseChange(shop_id=shop_id, revision=revision, phrase=_phrase(phrase))
 
 
 @router.delete("/{phrase_id}", response_model=QuickPhraseChange, responses=_ERRORS)
-def delete_phrase(shop_id: ShopId, phrase_id: ItemId, runtime: RuntimeDep) -> QuickPhraseChange:
+def delete_phrase(shop_id: AdminShop, phrase_id: ItemId, runtime: RuntimeDep) -> QuickPhraseChange:
     return QuickPhraseChange(shop_id=shop_id, revision=runtime.quick_phrases.delete(shop_id, phrase_id))

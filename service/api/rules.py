@@ -6,7 +6,7 @@ from fastapi import APIRouter, status
 
 from knowledge_base.rules import Explanation, Rule, rule_from_spec, rule_to_spec
 
-from .deps import ItemId, RuntimeDep, ShopId
+from .deps import AdminShop, AgentShop, ItemId, RuntimeDep, VersionNo
 from .quick_phrases import revision_list
 from .schemas import (
     ErrorResponse,
@@ -46,52 +46,52 @@ def _explanation(shop_id: str, revision: int | None, message: str, e: Explanatio
 
 
 @router.get("", response_model=RuleList, responses=_ERRORS)
-def list_rules(shop_id: ShopId, runtime: RuntimeDep) -> RuleList:
+def list_rules(shop_id: AdminShop, runtime: RuntimeDep) -> RuleList:
     revision, rules = runtime.rules.list(shop_id)
     return RuleList(shop_id=shop_id, revision=revision, timezone=runtime.rules.timezone(shop_id),
                     data=[_public(r) for r in rules])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=RuleChange, responses=_ERRORS)
-def create_rule(shop_id: ShopId, body: RuleIn, runtime: RuntimeDep) -> RuleChange:
+def create_rule(shop_id: AdminShop, body: RuleIn, runtime: RuntimeDep) -> RuleChange:
     rule = rule_from_spec(body.id or "", body.model_dump(mode="json", exclude={"id"}))
     revision, rule = runtime.rules.create(shop_id, rule)
     return RuleChange(shop_id=shop_id, revision=revision, rule=_public(rule))
 
 
 @router.post("/explain", response_model=ExplainResponse, responses=_ERRORS)
-def explain(shop_id: ShopId, body: ExplainRequest, runtime: RuntimeDep) -> ExplainResponse:
+def explain(shop_id: AgentShop, body: ExplainRequest, runtime: RuntimeDep) -> ExplainResponse:
     """For every rule: does it fire for this message at this time, and exactly why not. Records nothing."""
     revision, e = runtime.rules.explain(shop_id, body.message, body.at, body.conversation_id)
     return _explanation(shop_id, revision, body.message, e)
 
 
 @router.post("/match", response_model=ExplainResponse, responses=_ERRORS)
-def match(shop_id: ShopId, body: ExplainRequest, runtime: RuntimeDep) -> ExplainResponse:
+def match(shop_id: AgentShop, body: ExplainRequest, runtime: RuntimeDep) -> ExplainResponse:
     """The live decision: like explain, and the winner's firing is recorded for the conversation's cooldown."""
     revision, e = runtime.rules.match(shop_id, body.message, body.at, body.conversation_id)
     return _explanation(shop_id, revision, body.message, e)
 
 
 @router.get("/revisions", response_model=RevisionList, responses=_ERRORS)
-def list_revisions(shop_id: ShopId, runtime: RuntimeDep) -> RevisionList:
+def list_revisions(shop_id: AdminShop, runtime: RuntimeDep) -> RevisionList:
     return revision_list(shop_id, runtime.rules.revisions(shop_id))
 
 
 @router.post("/revisions/{revision}/restore", response_model=RuleList, responses=_ERRORS)
-def restore_revision(shop_id: ShopId, revision: int, runtime: RuntimeDep) -> RuleList:
+def restore_revision(shop_id: AdminShop, revision: VersionNo, runtime: RuntimeDep) -> RuleList:
     new_revision, rules = runtime.rules.restore(shop_id, revision)
     return RuleList(shop_id=shop_id, revision=new_revision, timezone=runtime.rules.timezone(shop_id),
                     data=[_public(r) for r in rules])
 
 
 @router.get("/{rule_id}", response_model=RulePublic, responses=_ERRORS)
-def get_rule(shop_id: ShopId, rule_id: ItemId, runtime: RuntimeDep) -> RulePublic:
+def get_rule(shop_id: AdminShop, rule_id: ItemId, runtime: RuntimeDep) -> RulePublic:
     return _public(runtime.rules.get(shop_id, rule_id))
 
 
 @router.patch("/{rule_id}", response_model=RuleChange, responses=_ERRORS)
-def update_rule(shop_id: ShopId, rule_id: ItemId, body: RulePatch, runtime: RuntimeDep) -> RuleChange:
+def update_rule(shop_id: AdminShop, rule_id: ItemId, body: RulePatch, runtime: RuntimeDep) -> RuleChange:
     """Replace the fields sent (a whole trigger or schedule at a time)."""
     revision, rule = runtime.rules.update(shop_id, rule_id, body.model_dump(mode="json", exclude_unset=True,
                                                                              exclude_none=True))
@@ -99,7 +99,7 @@ def update_rule(shop_id: ShopId, rule_id: ItemId, body: RulePatch, runtime: Runt
 
 
 @router.delete("/{rule_id}", response_model=RuleChange, responses=_ERRORS)
-def delete_rule(shop_id: ShopId, rule_id: ItemId, runtime: RuntimeDep) -> RuleChange:
+def delete_rule(shop_id: AdminShop, rule_id: ItemId, runtime: RuntimeDep) -> RuleChange:
     return RuleChange(shop_id=shop_id, revision=runtime.rules.delete(shop_id, rule_id))
 
 

@@ -71,18 +71,52 @@ class KbVersionList(BaseModel):
     data: list[KbVersionPublic]
 
 
+class TurnIn(BaseModel):
+    role: Literal["buyer", "agent"]
+    text: str = Field(max_length=2000)
+
+
 class SuggestRequest(BaseModel):
     message: str = Field(min_length=1, description="The buyer's message.", examples=["啥时候能发出来"])
     top_k: int = Field(3, ge=1, description="How many suggestions to return (at most the server's max_top_k).")
+    turns: list[TurnIn] = Field(
+        default_factory=list, max_length=20,
+        description="Earlier turns of the conversation, oldest first: a short follow-up (\"那要多久\") is read "
+        "together with the buyer's previous message.")
+    variables: dict[str, str] = Field(
+        default_factory=dict, max_length=50,
+        description="Order context filling answer placeholders, e.g. {\"买家昵称\": \"小王\", \"订单尾号\": \"1234\", "
+        "\"物流公司\": \"顺丰\"}.")
+    conversation_id: str | None = Field(None, max_length=128, description="For keyword-rule cooldowns.")
+    at: datetime | None = Field(None, description="Message time (default now); keyword rules use it.")
 
 
 class SuggestionPublic(BaseModel):
-    entry_id: str
-    question: str = Field(description="The entry's standard question.")
+    entry_id: str | None = Field(description="The FAQ entry; null for rule and template suggestions.")
+    question: str = Field(description="The entry's standard question (a rule's name, a template's intent).")
     matched_question: str = Field(description="The standard or similar question closest to the message.")
-    answer: str
+    answer: str = Field(description="The reply, with the variables the request provided filled in.")
     score: float = Field(description="Cosine similarity of message and matched question (higher is better).")
     category: str
+    confidence: float = Field(description="Calibrated probability that this is the right answer.")
+    source: Literal["kb", "rule", "template"]
+    intent: str | None = Field(None, description="The entry's intent (platform taxonomy).")
+    auto_reply: bool = Field(description="Confidence ≥ auto_reply_threshold and nothing left to fill.")
+    variables_missing: list[str] = Field(description="Placeholders still in the answer: edit before sending.")
+    features: dict[str, float] = Field(default_factory=dict, description="Ranker features: why it ranks here.")
+
+
+class IntentPublic(BaseModel):
+    intent: str
+    confidence: float
+    top: list[tuple[str, float]]
+
+
+class BlockedPublic(BaseModel):
+    entry_id: str | None
+    source: str
+    reason: str
+    kinds: list[str]
 
 
 class SuggestResponse(BaseModel):
@@ -90,6 +124,9 @@ class SuggestResponse(BaseModel):
     shop_id: str
     kb_version: int
     suggestions: list[SuggestionPublic]
+    intent: IntentPublic | None = Field(None, description="The message's intent under the platform model.")
+    abstained: bool = Field(description="No FAQ answer reached suggest_threshold.")
+    blocked: list[BlockedPublic] = Field(default_factory=list, description="Candidates the compliance guard removed.")
     timings_ms: dict[str, float]
 
 

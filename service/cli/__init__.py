@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import bench, kb, serve, suggest, train
+from . import bench, kb, keys, serve, suggest, train
 
 __all__ = ["app", "main"]
 
@@ -19,6 +19,7 @@ app.command("serve")(serve.serve)
 app.command("suggest")(suggest.suggest)
 app.command("bench")(bench.bench)
 app.add_typer(kb.app, name="kb")
+app.add_typer(keys.app, name="keys")
 app.add_typer(train.app, name="train")
 
 

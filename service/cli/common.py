@@ -32,6 +32,13 @@ def setup_logging(settings: Settings, *, quiet: bool = False) -> None:
     level = settings.log_level.upper()
     if quiet and "log_level" not in settings.model_fields_set:
         level = "WARNING"
+    if settings.log_format == "json" and not quiet:
+        from ..observability import JsonFormatter
+
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+        logging.basicConfig(level=level, handlers=[handler], force=True)
+        return
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 

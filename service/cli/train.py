@@ -64,3 +64,49 @@ def intent(
     if result.test_accuracy is not None:
         line += f"; held-out accuracy {result.test_accuracy:.3f}, macro-F1 {result.test_macro_f1:.3f}"
     typer.echo(line)
+
+
+@app.command("encoder")
+def encoder_cmd(
+    out: Annotated[Path, typer.Option(help="Folder for the fine-tuned sentence-transformers model.")],
+    pairs: Annotated[Path | None, typer.Option(
+        help="Labelled question pairs (ATEC/AFQMC TSV, BQ CSV, LCQMC TSV: text, text, 0/1).")] = None,
+    shop: Annotated[str | None, typer.Option(
+        help="Instead of --pairs: pairs from this shop's active knowledge base (same entry = positive).")] = None,
+    base: Annotated[str | None, typer.Option(help="Model to start from.", envvar="SMARTREPLY_ENCODER",
+                                             show_default="m3e-small")] = None,
+    epochs: Annotated[int, typer.Option(min=1, max=20, help="Passes over the pairs.")] = 1,
+    batch_size: Annotated[int, typer.Option(min=4, max=512, help="Pairs per step.")] = 64,
+    limit: Annotated[int | None, typer.Option(min=1, help="Use only the first N pairs (quick runs).")] = None,
+    export: Annotated[bool, typer.Option(help="Export and verify the ONNX encoder afterwards.")] = True,
+) -> None:
+    """Fine-tune the encoder with CoSENT on question pairs, then export it to ONNX.
+
+    Serve it with SMARTREPLY_ENCODER=OUT (and re-upload the shops' FAQs: indexes remember their encoder).
+    """
+    from training.finetune_encoder import finetune_encoder, kb_pairs
+
+    settings = settings_from(encoder=base)
+    if (pairs is None) == (shop is None):
+        typer.echo("Error: give exactly one of --pairs FILE or --shop ID", err=True)
+        raise typer.Exit(1)
+    with cli_errors():
+        if pairs is not None:
+            from eval.datasets import load_pairs
+
+            rows = [(p.a, p.b, float(p.label)) for p in load_pairs(pairs)]
+        else:
+            from ..runtime import Runtime
+
+            runtime = Runtime(settings)
+            _, entries = runtime.kb.entries(shop)
+            rows = kb_pairs(entries)
+        rows = rows[:limit] if limit else rows
+        result = finetune_encoder(settings.encoder, rows, out, epochs=epochs, batch_size=batch_size,
+                                  progress=lambda m: typer.echo(m, err=True))
+        if export:
+            from training.export_onnx import export_encoder
+
+            exported = export_encoder(str(out), settings.artifacts_dir, progress=lambda m: typer.echo(m, err=True))
+            typer.echo(f"ONNX: {exported.artifact_dir} (int8 cosine to reference {exported.mean_cosine_int8:.4f})")
+    typer.echo(f"{result.model_dir}: {result.pairs} pairs, {result.epochs} epoch(s), {result.seconds:.0f}s")

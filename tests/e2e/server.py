@@ -14,7 +14,10 @@ from pathlib import Path
 
 import httpx
 
+from tests.conftest import OPERATOR_HEADERS, OPERATOR_KEY
+
 REPO = Path(__file__).resolve().parents[2]
+__all__ = ["free_port", "ServerProcess", "start_server", "running_server", "OPERATOR_HEADERS", "OPERATOR_KEY"]
 
 
 def free_port() -> int:
@@ -51,7 +54,8 @@ def start_server(data_dir: Path, *args: str, timeout: float = 120.0, env: dict[s
     port = free_port()
     log_path = data_dir / f"server-{port}.log"
     full_env = {**os.environ, "SMARTREPLY_DATA_DIR": str(data_dir), "SMARTREPLY_ARTIFACTS_DIR": str(REPO / "artifacts"),
-                "SMARTREPLY_PORT": str(port), "SMARTREPLY_HOST": "127.0.0.1", **(env or {})}
+                "SMARTREPLY_PORT": str(port), "SMARTREPLY_HOST": "127.0.0.1",
+                "SMARTREPLY_OPERATOR_KEY": OPERATOR_KEY, **(env or {})}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "service", "serve", *args], cwd=REPO, env=full_env,
                                 stdout=log, stderr=subprocess.STDOUT)
@@ -75,9 +79,10 @@ def start_server(data_dir: Path, *args: str, timeout: float = 120.0, env: dict[s
 
 
 @contextmanager
-def running_server(data_dir: Path, *args: str, timeout: float = 120.0) -> Iterator[tuple[str, Path]]:
+def running_server(data_dir: Path, *args: str, timeout: float = 120.0,
+                   env: dict[str, str] | None = None) -> Iterator[tuple[str, Path]]:
     """Yield (base_url, log_path) of a live server; stop it (SIGTERM, then SIGKILL) afterwards."""
-    server = start_server(data_dir, *args, timeout=timeout)
+    server = start_server(data_dir, *args, timeout=timeout, env=env)
     try:
         yield server.base, server.log_path
     finally:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.conftest import DEMO_FAQ
-from tests.e2e.server import running_server, start_server
+from tests.e2e.server import OPERATOR_HEADERS, running_server, start_server
 from tests.kb_files import synthetic_faq_csv
 
 pytestmark = pytest.mark.slow
@@ -21,7 +21,7 @@ QUESTIONS = ["啥时候能发出来", "衣服小了能换大一码吗", "可以�
 def answers(base: str) -> list[dict]:
     out = []
     for message in QUESTIONS:
-        r = httpx.post(f"{base}/v1/shops/{SHOP}/suggestions", json={"message": message, "top_k": 3}, timeout=10)
+        r = httpx.post(f"{base}/v1/shops/{SHOP}/suggestions", json={"message": message, "top_k": 3}, headers=OPERATOR_HEADERS, timeout=10)
         assert r.status_code == 200, r.text
         body = r.json()
         out.append({"kb_version": body["kb_version"], "suggestions": body["suggestions"]})
@@ -32,7 +32,7 @@ def test_sigkill_mid_build_keeps_the_previous_version(tmp_path, real_encoder):
     server = start_server(tmp_path)
     try:
         with open(DEMO_FAQ, "rb") as fh:
-            r = httpx.post(f"{server.base}/v1/shops/{SHOP}/kb", files={"file": (DEMO_FAQ.name, fh)}, timeout=120)
+            r = httpx.post(f"{server.base}/v1/shops/{SHOP}/kb", files={"file": (DEMO_FAQ.name, fh)}, headers=OPERATOR_HEADERS, timeout=120)
         assert r.status_code == 201 and r.json()["version"] == 1
         before = answers(server.base)
 
@@ -41,7 +41,7 @@ def test_sigkill_mid_build_keeps_the_previous_version(tmp_path, real_encoder):
 
         def upload_big() -> None:
             try:
-                httpx.post(f"{server.base}/v1/shops/{SHOP}/kb", files={"file": ("big.csv", big)}, timeout=120)
+                httpx.post(f"{server.base}/v1/shops/{SHOP}/kb", files={"file": ("big.csv", big)}, headers=OPERATOR_HEADERS, timeout=120)
             except httpx.TransportError as exc:  # the server dies under it
                 failure.append(exc)
 
@@ -49,7 +49,7 @@ def test_sigkill_mid_build_keeps_the_previous_version(tmp_path, real_encoder):
         thread.start()
         deadline = time.monotonic() + 60
         while True:
-            versions = httpx.get(f"{server.base}/v1/shops/{SHOP}/kb/versions", timeout=5).json()["data"]
+            versions = httpx.get(f"{server.base}/v1/shops/{SHOP}/kb/versions", headers=OPERATOR_HEADERS, timeout=5).json()["data"]
             if any(v["status"] == "building" for v in versions):
                 break
             assert time.monotonic() < deadline, versions
@@ -65,7 +65,7 @@ def test_sigkill_mid_build_keeps_the_previous_version(tmp_path, real_encoder):
     (index_root / ".v000002.leftover").mkdir()  # what a kill during save_index's write leaves behind
 
     with running_server(tmp_path) as (base, log):
-        versions = httpx.get(f"{base}/v1/shops/{SHOP}/kb/versions").json()
+        versions = httpx.get(f"{base}/v1/shops/{SHOP}/kb/versions", headers=OPERATOR_HEADERS).json()
         assert versions["active_version"] == 1
         assert [(v["version"], v["status"], v["active"]) for v in versions["data"]] == [
             (1, "ready", True), (2, "failed", False)]
@@ -75,7 +75,7 @@ def test_sigkill_mid_build_keeps_the_previous_version(tmp_path, real_encoder):
         assert "version 2 was abandoned mid-build" in log.read_text()
 
         changed = DEMO_FAQ.read_bytes().decode("utf-8").replace("48小时", "24小时")
-        r = httpx.post(f"{base}/v1/shops/{SHOP}/kb", files={"file": ("again.csv", changed.encode())}, timeout=120)
+        r = httpx.post(f"{base}/v1/shops/{SHOP}/kb", files={"file": ("again.csv", changed.encode())}, headers=OPERATOR_HEADERS, timeout=120)
         assert r.status_code == 201 and (r.json()["version"], r.json()["active"]) == (3, True)
         after = answers(base)[0]
         assert after["kb_version"] == 3 and "24小时" in after["suggestions"][0]["answer"]

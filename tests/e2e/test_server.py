@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.conftest import DEMO_FAQ, PARAPHRASES
-from tests.e2e.server import running_server
+from tests.e2e.server import OPERATOR_HEADERS, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -22,13 +22,13 @@ def server(tmp_path_factory, real_encoder):  # real_encoder: makes sure the ONNX
 @pytest.fixture(scope="module")
 def uploaded(server):
     with open(DEMO_FAQ, "rb") as fh:
-        r = httpx.post(f"{server}/v1/shops/shop-e2e/kb", files={"file": (DEMO_FAQ.name, fh, "text/csv")}, timeout=120)
+        r = httpx.post(f"{server}/v1/shops/shop-e2e/kb", files={"file": (DEMO_FAQ.name, fh, "text/csv")}, headers=OPERATOR_HEADERS, timeout=120)
     assert r.status_code == 201, r.text
     return r.json()
 
 
 def ask(server: str, message: str, top_k: int = 3) -> dict:
-    r = httpx.post(f"{server}/v1/shops/shop-e2e/suggestions", json={"message": message, "top_k": top_k}, timeout=10)
+    r = httpx.post(f"{server}/v1/shops/shop-e2e/suggestions", json={"message": message, "top_k": top_k}, headers=OPERATOR_HEADERS, timeout=10)
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -45,8 +45,11 @@ def test_upload_reports_counts(uploaded):
 ])
 def test_unseen_paraphrases_rank_the_right_entry_first(server, uploaded, message, gold):
     body = ask(server, message)
-    assert body["suggestions"][0]["entry_id"] == gold, body
-    assert len({s["entry_id"] for s in body["suggestions"]}) == 3  # one suggestion per entry
+    top = body["suggestions"][0]
+    assert top["entry_id"] == gold, body
+    assert top["source"] == "kb" and top["confidence"] >= 0.5 and body["abstained"] is False
+    answers = [s["answer"] for s in body["suggestions"]]
+    assert len(set(answers)) == len(answers)  # never two suggestions with the same reply
 
 
 def test_held_out_paraphrases_mostly_rank_first(server, uploaded):
@@ -68,14 +71,25 @@ def test_disabled_entries_are_never_suggested(server, uploaded):
 
 
 def test_health_names_the_real_encoder(server):
-    body = httpx.get(f"{server}/healthz").json()
+    body = httpx.get(f"{server}/healthz", headers=OPERATOR_HEADERS).json()
     assert body["encoder"].startswith("m3e-small@") and body["dim"] == 512
 
 
 def test_run_command_loads_the_demo_shop_once(tmp_path, real_encoder):
-    """`serve --demo` (the README's run command) imports the demo FAQ, and a restart does not re-import it."""
+    """`serve --demo` (the README's run command) imports the demo FAQ and creates the demo keys once; a
+    restart re-imports nothing and keeps the keys; the README's curl flow works with them."""
+    seen = []
     for _ in range(2):
-        with running_server(tmp_path, "--demo") as (base, log):
-            body = httpx.post(f"{base}/v1/shops/demo/suggestions", json={"message": "可以开发票吗"}).json()
+        with running_server(tmp_path, "--demo", env={"SMARTREPLY_OPERATOR_KEY": ""}) as (base, log):
+            keys = json.loads((tmp_path / "demo-keys.json").read_text("utf-8"))
+            seen.append(keys)
+            agent = {"Authorization": f"Bearer {keys['agent']}"}
+            body = httpx.post(f"{base}/v1/shops/demo/suggestions", json={"message": "可以开发票吗"},
+                              headers=agent).json()
             assert body["kb_version"] == 1
             assert body["suggestions"][0]["category"] == "发票"
+            assert httpx.post(f"{base}/v1/shops/demo/suggestions", json={"message": "可以开发票吗"}).status_code == 401
+            # the agent key cannot administer; the admin key can (X-API-Key works too)
+            assert httpx.get(f"{base}/v1/shops/demo/kb/versions", headers=agent).status_code == 403
+            assert httpx.get(f"{base}/v1/shops/demo/kb/versions", headers={"X-API-Key": keys["admin"]}).status_code == 200
+    assert seen[0] == seen[1]

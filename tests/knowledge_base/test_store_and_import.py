@@ -14,8 +14,8 @@ BAD = "编号,标准问题,答案\nA,包邮吗,\n"
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = KbStore.for_sqlite_file(tmp_path / "db.sqlite")
+def store(tmp_path, database_url):
+    s = KbStore(database_url) if database_url else KbStore.for_sqlite_file(tmp_path / "db.sqlite")
     yield s
     s.close()
 

@@ -6,6 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
+from tests.conftest import OPERATOR_HEADERS, OPERATOR_KEY
 from service.config import Settings
 from service.runtime import Runtime
 
@@ -13,10 +14,10 @@ GOOD = "编号,标准问题,相似问题,答案,分类\nA,包邮吗,免运费吗
 
 
 @pytest.fixture
-def client(tmp_path, fake_encoder):
-    runtime = Runtime(Settings(data_dir=tmp_path, max_upload_bytes=4096, max_top_k=5, max_message_chars=50))
+def client(tmp_path, fake_encoder, database_url):
+    runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, database_url=database_url, max_upload_bytes=4096, max_top_k=5, max_message_chars=50))
     runtime.encoder = fake_encoder  # same seam as the real encoder
-    with TestClient(create_app(runtime=runtime)) as c:
+    with TestClient(create_app(runtime=runtime), headers=OPERATOR_HEADERS) as c:
         yield c
 
 
@@ -35,11 +36,14 @@ def test_upload_then_suggest(client):
     body = r.json()
     assert body["kb_version"] == 1 and len(body["request_id"]) == 32
     first = body["suggestions"][0]
-    assert first == {"entry_id": "A", "question": "包邮吗", "matched_question": "邮费多少", "answer": "全场包邮",
-                     "score": pytest.approx(first["score"]), "category": "运费"}
-    assert [s["entry_id"] for s in body["suggestions"]] == ["A", "B"]
-    assert body["suggestions"][0]["score"] > body["suggestions"][1]["score"]
-    assert set(body["timings_ms"]) == {"load", "encode", "search", "rank", "total"}
+    assert {k: first[k] for k in ("entry_id", "question", "matched_question", "answer", "category", "source",
+                                  "variables_missing")} == {
+        "entry_id": "A", "question": "包邮吗", "matched_question": "邮费多少", "answer": "全场包邮",
+        "category": "运费", "source": "kb", "variables_missing": []}
+    assert 0.1 <= first["confidence"] <= 1 and set(first["features"]) >= {"dense_max", "centroid", "lexical"}
+    assert all(s["confidence"] <= first["confidence"] for s in body["suggestions"])
+    assert body["abstained"] is False and body["blocked"] == []
+    assert set(body["timings_ms"]) == {"load", "encode", "search", "rank", "decide", "total"}
 
 
 def test_new_upload_replaces_what_is_served(client):

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
 from service.app import create_app
+from tests.conftest import OPERATOR_HEADERS, OPERATOR_KEY
 from service.config import Settings
 from service.runtime import Runtime
 from tests.conftest import REPO
@@ -22,15 +23,15 @@ GOOD = "编号,标准问题,相似问题,答案,分类\nA,包邮吗,免运费吗
 
 
 @pytest.fixture
-def runtime(tmp_path, fake_encoder):
-    runtime = Runtime(Settings(data_dir=tmp_path))
+def runtime(tmp_path, fake_encoder, database_url):
+    runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, database_url=database_url))
     runtime.encoder = fake_encoder
     return runtime
 
 
 @pytest.fixture
 def client(runtime):
-    with TestClient(create_app(runtime=runtime)) as c:
+    with TestClient(create_app(runtime=runtime), headers=OPERATOR_HEADERS) as c:
         yield c
 
 
@@ -197,12 +198,12 @@ def test_two_uploads_at_once_make_two_clean_versions_in_order(tmp_path):
             time.sleep(0.05)
             return super().encode(texts, batch_size)
 
-    runtime = Runtime(Settings(data_dir=tmp_path))
+    runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path))
     runtime.encoder = Slow()
     files = {n: "编号,标准问题,相似问题,答案\n" + "".join(f"E{i},问题{n}{i},相似{n}{i},答案{n}{i}\n" for i in range(100))
              for n in ("first", "second")}
     results: dict[str, dict] = {}
-    with TestClient(create_app(runtime=runtime)) as client:
+    with TestClient(create_app(runtime=runtime), headers=OPERATOR_HEADERS) as client:
         def go(name: str) -> None:
             results[name] = upload(client, files[name].encode(), f"{name}.csv").json()
 

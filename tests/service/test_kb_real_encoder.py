@@ -6,6 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
+from tests.conftest import OPERATOR_HEADERS, OPERATOR_KEY
 from service.config import Settings
 from service.runtime import Runtime
 from tests.conftest import REPO
@@ -27,9 +28,9 @@ class Counting:
 
 @pytest.fixture
 def setup(tmp_path, real_encoder):
-    runtime = Runtime(Settings(data_dir=tmp_path))
+    runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path))
     runtime.encoder = Counting(real_encoder)
-    with TestClient(create_app(runtime=runtime)) as client:
+    with TestClient(create_app(runtime=runtime), headers=OPERATOR_HEADERS) as client:
         yield client, runtime.encoder
 
 

@@ -6,6 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
+from tests.conftest import OPERATOR_HEADERS, OPERATOR_KEY
 from service.config import Settings
 from service.runtime import Runtime
 from tests.conftest import REPO
@@ -16,10 +17,10 @@ RULES = "/v1/shops/s1/rules"
 
 
 @pytest.fixture
-def client(tmp_path, fake_encoder):
-    runtime = Runtime(Settings(data_dir=tmp_path, max_quick_phrases=5))
+def client(tmp_path, fake_encoder, database_url):
+    runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, database_url=database_url, max_quick_phrases=5))
     runtime.encoder = fake_encoder
-    with TestClient(create_app(runtime=runtime)) as c:
+    with TestClient(create_app(runtime=runtime), headers=OPERATOR_HEADERS) as c:
         yield c
 
 

@@ -1,0 +1,279 @@
+"""Per-shop entry ranker: features of (message, FAQ entry) fused by a logistic model into a confidence.
+
+Retrieval alone (nearest phrasing) ignores most of what a shop's knowledge base says about an entry.
+For every candidate entry this module computes:
+
+``dense_max``     cosine of the message and the entry's closest phrasing
+``dense_knn``     mean cosine of its three closest phrasings
+``centroid``      cosine with the mean of the entry's phrasings (a per-shop prototype, the cheapest
+                  "adapter" learnt from the merchant's 相似问; as good as a per-entry classifier here)
+``lexical``       IDF-weighted share of the message's characters and character bigrams found in the
+                  entry's best-matching phrasing (IDF over the shop's own phrasings)
+``intent``        probability, under the platform intent model, of the entry's intent
+``gap_max``/``gap_centroid``  how far the entry is behind the best candidate (calibration needs it)
+
+The fusion weights are learnt per shop **from the knowledge base only**: each sampled phrasing is held
+out of its entry and used as a pseudo-query (leave-one-out), which gives labelled (query, candidate)
+pairs without ever looking at real queries. The logistic output is the calibrated probability that
+a candidate is the right entry, which the service compares with its thresholds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["FEATURES", "Candidate", "EntryRanker", "RankerFit", "char_grams"]
+
+FEATURES = ("dense_max", "dense_knn", "centroid", "lexical", "intent", "gap_max", "gap_centroid")
+# Used when a shop is too small to learn from (fewer than two entries with two phrasings); fitted on
+# the demo shop and rounded, so the default behaves like a learned model rather than a guess.
+DEFAULT_WEIGHTS = {"dense_max": 6.0, "dense_knn": 2.0, "centroid": 4.0, "lexical": 2.0, "intent": 1.0,
+                   "gap_max": 10.0, "gap_centroid": 8.0}
+DEFAULT_BIAS = -13.0
+DEFAULT_NULL_LOGIT = 12.0
+EXACT_MATCH_CONFIDENCE = 0.95
+RANKER_FORMAT = "smartreply-entry-ranker/2"
+_NOT_TEXT = re.compile(r"[\s\W_]+", re.UNICODE)
+
+
+def char_grams(text: str) -> set[str]:
+    """Characters and character bigrams of ``text`` without spaces or punctuation."""
+    text = _NOT_TEXT.sub("", text)
+    return set(text) | {text[i:i + 2] for i in range(len(text) - 1)}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    entry: int  # index into EntryRanker.entry_ids
+    best_phrasing: int  # FAISS id of the closest phrasing
+    features: dict[str, float]
+    confidence: float
+
+
+@dataclass(frozen=True)
+class RankerFit:
+    pseudo_queries: int
+    pairs: int
+    learned: bool
+    train_hit1: float
+
+
+class EntryRanker:
+    """Built once per loaded shop version from its phrasing vectors and texts.
+
+    ``phrasing_entry[i]`` is the entry index of FAISS id ``i``; ``entry_intent[e]`` the intent index
+    of entry ``e`` (or -1), used with the message's intent probabilities.
+    """
+
+    def __init__(self, vectors: np.ndarray, phrasing_entry: Sequence[int], phrasing_texts: Sequence[str],
+                 entry_ids: Sequence[str], *, entry_intent: np.ndarray | None = None,
+                 centroid_candidates: int = 10, features: Sequence[str] = FEATURES) -> None:
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.phrasing_entry = np.asarray(phrasing_entry, dtype=np.int64)
+        self.entry_ids = list(entry_ids)
+        self.centroid_candidates = centroid_candidates
+        self.features = tuple(features)
+        n_entries = len(self.entry_ids)
+        order = np.argsort(self.phrasing_entry, kind="stable")
+        bounds = np.searchsorted(self.phrasing_entry[order], np.arange(n_entries + 1))
+        self.rows = [order[bounds[e]:bounds[e + 1]] for e in range(n_entries)]
+        sums = np.zeros((n_entries, self.vectors.shape[1]), dtype=np.float32)
+        np.add.at(sums, self.phrasing_entry, self.vectors)
+        self._sums = sums
+        self.counts = np.bincount(self.phrasing_entry, minlength=n_entries).astype(np.float32)
+        self.centroids = _normalise_rows(sums)
+        self.grams = [char_grams(t) for t in phrasing_texts]
+        # A message identical to a listed phrasing means that entry, whatever the features say:
+        # pseudo-queries are always held out, so the learned weights never see this case.
+        self.exact = {t: int(e) for t, e in zip(phrasing_texts, self.phrasing_entry)}
+        df = Counter(g for grams in self.grams for g in grams)
+        n = max(len(self.grams), 1)
+        self.idf = {g: math.log(1 + n / c) for g, c in df.items()}
+        self._default_idf = math.log(1 + n)
+        self.entry_intent = entry_intent if entry_intent is not None else np.full(n_entries, -1)
+        self.weights = np.array([DEFAULT_WEIGHTS[f] for f in self.features], dtype=np.float32)
+        self.bias = DEFAULT_BIAS
+        self.null_logit = DEFAULT_NULL_LOGIT
+
+    # -- features ------------------------------------------------------------------------------
+    def candidate_entries(self, query: np.ndarray, top_phrasing_ids: np.ndarray) -> np.ndarray:
+        """Entries of the nearest phrasings ∪ the entries with the nearest centroids."""
+        from_phrasings = self.phrasing_entry[top_phrasing_ids[top_phrasing_ids >= 0]]
+        k = min(self.centroid_candidates, len(self.entry_ids))
+        if k == 0:
+            return from_phrasings[:0]
+        centroid_sims = self.centroids @ query
+        from_centroids = np.argpartition(-centroid_sims, k - 1)[:k]
+        return np.unique(np.concatenate([from_phrasings, from_centroids]))
+
+    def feature_matrix(self, query: np.ndarray, query_text: str, entries: np.ndarray,
+                       intent_proba: np.ndarray | None = None, *, exclude: int = -1
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """(features (len(entries), len(FEATURES)), best phrasing id per entry).
+
+        ``exclude`` leaves one phrasing out (the pseudo-query itself, when learning the weights).
+        """
+        q_grams = char_grams(query_text)
+        q_weight = sum(self.idf.get(g, self._default_idf) for g in q_grams) or 1.0
+        rows_out = np.zeros((len(entries), 7), dtype=np.float32)
+        best = np.zeros(len(entries), dtype=np.int64)
+        for i, e in enumerate(entries):
+            rows = self.rows[e]
+            if exclude >= 0 and self.phrasing_entry[exclude] == e:
+                rows = rows[rows != exclude]
+                centroid = self._sums[e] - self.vectors[exclude]
+                norm = np.linalg.norm(centroid)
+                centroid_sim = float(centroid @ query / norm) if norm > 0 else 0.0
+            else:
+                centroid_sim = float(self.centroids[e] @ query)
+            if len(rows) == 0:
+                rows_out[i] = (-1, -1, -1, 0, 0, 0, 0)
+                best[i] = -1
+                continue
+            sims = self.vectors[rows] @ query
+            top = np.sort(sims)[::-1]
+            j = int(np.argmax(sims))
+            best[i] = rows[j]
+            lexical = max(sum(self.idf.get(g, self._default_idf) for g in q_grams & self.grams[r]) for r in rows)
+            intent = 0.0
+            if intent_proba is not None and self.entry_intent[e] >= 0:
+                intent = float(intent_proba[self.entry_intent[e]])
+            rows_out[i, :5] = (top[0], top[:3].mean(), centroid_sim, lexical / q_weight, intent)
+        if len(entries):
+            rows_out[:, 5] = rows_out[:, 0] - rows_out[:, 0].max()
+            rows_out[:, 6] = rows_out[:, 2] - rows_out[:, 2].max()
+        keep = [FEATURES.index(f) for f in self.features]
+        return rows_out[:, keep], best
+
+    # -- scoring -------------------------------------------------------------------------------
+    def rank(self, query: np.ndarray, query_text: str, top_phrasing_ids: np.ndarray,
+             intent_proba: np.ndarray | None = None) -> list[Candidate]:
+        entries = self.candidate_entries(query, top_phrasing_ids)
+        exact = self.exact.get(query_text)
+        if exact is not None and exact not in entries:
+            entries = np.append(entries, exact)
+        x, best = self.feature_matrix(query, query_text, entries, intent_proba)
+        confidence = _softmax_with_null(x @ self.weights, self.null_logit)
+        if exact is not None:
+            confidence[entries == exact] = max(float(confidence[entries == exact][0]), EXACT_MATCH_CONFIDENCE)
+        order = np.argsort(-confidence, kind="stable")
+        return [Candidate(entry=int(entries[i]), best_phrasing=int(best[i]), confidence=float(confidence[i]),
+                          features=dict(zip(self.features, map(float, x[i])))) for i in order if best[i] >= 0]
+
+    # -- learning ------------------------------------------------------------------------------
+    def fit(self, phrasing_texts: Sequence[str], *, intent_proba: np.ndarray | None = None,
+            max_queries: int = 600, candidates: int = 50, out_of_kb_share: float = 0.2,
+            seed: int = 0) -> RankerFit:
+        """Learn the fusion weights from leave-one-out pseudo-queries of the shop's own phrasings.
+
+        Each sampled phrasing is held out of its entry and ranks the candidates (its entry is the
+        right answer). A further ``out_of_kb_share`` of pseudo-queries have their whole entry removed:
+        for them the right answer is "none of these", which teaches the ranker to abstain.
+        ``intent_proba`` (n_phrasings, n_intents): the intent model's probabilities per phrasing.
+        """
+        eligible = np.array([i for i in range(len(self.phrasing_entry))
+                             if self.counts[self.phrasing_entry[i]] >= 2], dtype=np.int64)
+        if len(eligible) < 20 or len({int(self.phrasing_entry[i]) for i in eligible}) < 3:
+            return RankerFit(pseudo_queries=len(eligible), pairs=0, learned=False, train_hit1=float("nan"))
+        rng = np.random.default_rng(seed)
+        if len(eligible) > max_queries:
+            eligible = np.sort(rng.choice(eligible, size=max_queries, replace=False))
+        n_out = int(round(len(eligible) * out_of_kb_share / (1 - out_of_kb_share)))
+        out_of_kb = rng.choice(eligible, size=min(n_out, len(eligible)), replace=False)
+        queries = np.concatenate([eligible, out_of_kb])
+        is_out = np.concatenate([np.zeros(len(eligible), bool), np.ones(len(out_of_kb), bool)])
+        sims = self.vectors[queries] @ self.vectors.T
+        sims[np.arange(len(queries)), queries] = -np.inf  # a phrasing never retrieves itself
+        k = min(candidates, self.vectors.shape[0] - 1)
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        groups: list[tuple[np.ndarray, np.ndarray]] = []  # (features, is-right) per pseudo-query
+        for p, top_ids, out in zip(queries, top, is_out):
+            query = self.vectors[p]
+            gold = self.phrasing_entry[p]
+            entries = self.candidate_entries(query, top_ids)
+            if out:
+                entries = entries[entries != gold]
+            elif gold not in entries:
+                entries = np.append(entries, gold)
+            x, best = self.feature_matrix(query, phrasing_texts[p], entries,
+                                          None if intent_proba is None else intent_proba[p], exclude=int(p))
+            ok = best >= 0
+            groups.append((x[ok], (entries == gold)[ok]))
+        in_kb = [g for g, out in zip(groups, is_out) if not out]
+        x_all = np.concatenate([x for x, _ in in_kb])
+        y_all = np.concatenate([y for _, y in in_kb])
+        if y_all.all() or not y_all.any():
+            return RankerFit(len(queries), len(y_all), False, float("nan"))
+        from sklearn.linear_model import LogisticRegression
+
+        model = LogisticRegression(C=1.0, max_iter=1000).fit(x_all, y_all)
+        weights = model.coef_[0].astype(np.float64)
+        # The pointwise model ranks well, but its scale is not a probability over the candidates of
+        # one message. A temperature and a "none of these" logit, fitted on the same pseudo-queries
+        # (minimum log-loss of the softmax at the right answer, the null one for out-of-KB queries),
+        # turn it into a calibrated confidence that can abstain.
+        width = max(len(y) for _, y in groups)
+        z = np.full((len(groups), width), -np.inf)
+        right = np.zeros((len(groups), width), bool)
+        for r, (x, y) in enumerate(groups):
+            z[r, :len(y)] = x @ weights
+            right[r, :len(y)] = y
+        finite = z[np.isfinite(z)]
+        null_right = ~right.any(axis=1)
+        best_nll, best_t, best_c = np.inf, 1.0, float(finite.max())
+        for c in np.quantile(finite, np.linspace(0.5, 1.0, 26)):
+            for t in np.geomspace(0.25, 32, 29):
+                logits = np.concatenate([np.full((len(groups), 1), t * c), t * z], axis=1)
+                top_logit = logits.max(axis=1, keepdims=True)
+                log_norm = np.log(np.exp(logits - top_logit).sum(axis=1)) + top_logit[:, 0]
+                gold_logit = np.where(null_right, t * c, np.where(right, t * z, -np.inf).max(axis=1))
+                nll = float(np.mean(log_norm - gold_logit))
+                if nll < best_nll:
+                    best_nll, best_t, best_c = nll, float(t), float(c)
+        self.weights = (weights * best_t).astype(np.float32)
+        self.null_logit = best_t * best_c
+        self.bias = float(model.intercept_[0])
+        hits = [bool(y[np.argmax(x @ weights)]) for x, y in in_kb if len(y)]
+        return RankerFit(len(queries), len(y_all), True, float(np.mean(hits)))
+
+    # -- persistence (a few numbers: JSON) -----------------------------------------------------
+    def to_json(self) -> str:
+        return json.dumps({"format": RANKER_FORMAT, "features": list(self.features),
+                           # Full precision: a restarted replica must rank exactly like the one that fit.
+                           "weights": [float(w) for w in self.weights], "bias": self.bias,
+                           "null_logit": self.null_logit})
+
+    def load_weights(self, text: str) -> bool:
+        """Use saved weights if they are for the same features; returns whether they were used."""
+        data = json.loads(text)
+        if data.get("format") != RANKER_FORMAT or tuple(data.get("features", ())) != self.features:
+            return False
+        self.weights = np.array(data["weights"], dtype=np.float32)
+        self.bias = float(data["bias"])
+        self.null_logit = float(data.get("null_logit", DEFAULT_NULL_LOGIT))
+        return True
+
+
+def _normalise_rows(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+
+def _softmax_with_null(z: np.ndarray, null_logit: float) -> np.ndarray:
+    """Probabilities of the candidates when "none of these" (logit ``null_logit``) is also an answer."""
+    if len(z) == 0:
+        return z
+    top = max(float(z.max()), null_logit)
+    e = np.exp(z - top)
+    return e / (e.sum() + np.exp(null_logit - top))

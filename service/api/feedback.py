@@ -1,0 +1,40 @@
+"""What the agent did with a suggestion request: accepted, edited, ignored, or sent its own reply."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from .deps import AgentShop, RuntimeDep
+from .schemas import ErrorResponse
+
+router = APIRouter(prefix="/v1/shops/{shop_id}", tags=["feedback and analytics"])
+
+
+class FeedbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    request_id: str = Field(min_length=1, max_length=64, description="request_id of the suggestion response.")
+    action: Literal["accepted", "edited", "ignored", "own_reply"] = Field(
+        description="accepted: sent a suggestion as is; edited: sent it changed (final_text); ignored: used none; "
+        "own_reply: wrote its own reply (final_text).")
+    suggestion_rank: int | None = Field(None, ge=1, le=100, description="1-based rank of the suggestion used.")
+    entry_id: str | None = Field(None, max_length=128, description="FAQ entry used (default: the one at that rank).")
+    final_text: str | None = Field(None, max_length=5000, description="What was sent (PII-masked before storing).")
+    agent_id: str = Field(min_length=1, max_length=64)
+    time_to_reply_ms: int | None = Field(None, ge=0, le=86_400_000,
+                                         description="From the buyer's message to the agent's reply.")
+
+
+class FeedbackCreated(BaseModel):
+    id: str
+    request_id: str
+
+
+@router.post("/feedback", status_code=status.HTTP_201_CREATED, response_model=FeedbackCreated,
+             responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})
+def post_feedback(shop_id: AgentShop, body: FeedbackIn, runtime: RuntimeDep) -> FeedbackCreated:
+    """Record what the agent did with suggestion request ``request_id`` (404 if this shop never made it)."""
+    fb = runtime.events.record_feedback(shop_id, **body.model_dump())
+    return FeedbackCreated(id=fb.id, request_id=fb.request_id)

@@ -1,0 +1,161 @@
+"""Request ids, one structured log line per request, Prometheus metrics and the request-body limit.
+
+One pure-ASGI middleware does all four, so a request is timed, counted and logged exactly once, and
+a body over the limit is refused before any route (or multipart parser) reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from models.privacy import mask_pii
+
+__all__ = ["Metrics", "RequestMiddleware", "JsonFormatter", "REQUEST_ID_HEADER"]
+
+access_log = logging.getLogger("smartreply.access")
+REQUEST_ID_HEADER = "x-request-id"
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# Routes whose body is a file upload (multipart): they get max_upload_bytes (+ form overhead).
+_UPLOAD_PATHS = re.compile(r"/(kb|quick-phrases/import)$")
+
+
+class Metrics:
+    """The process's Prometheus metrics, in their own registry (one per app: tests build many apps)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("smartreply_http_requests_total", "HTTP requests by route template, method, status.",
+                                ["route", "method", "status"], registry=r)
+        self.latency = Histogram("smartreply_http_request_duration_seconds", "Request latency by route template.",
+                                 ["route", "method"], registry=r,
+                                 buckets=(0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+                                          5, 10, 30))
+        self.confidence = Histogram("smartreply_suggestion_confidence", "Confidence of the best suggestion.",
+                                    registry=r, buckets=tuple(i / 20 for i in range(1, 21)))
+        self.cache = Counter("smartreply_index_cache_total", "Shop index cache lookups.", ["result"], registry=r)
+        self.cache_bytes = Gauge("smartreply_index_cache_bytes", "Estimated memory of loaded shop indexes.",
+                                 registry=r)
+        self.cache_shops = Gauge("smartreply_index_cache_shops", "Shop indexes loaded in this process.", registry=r)
+        self.evictions = Counter("smartreply_index_cache_evictions_total", "Shop indexes evicted (LRU).",
+                                 registry=r)
+        self.builds = Counter("smartreply_index_builds_total", "Index builds (uploads and edits) by outcome.",
+                              ["outcome"], registry=r)
+        self.build_seconds = Histogram("smartreply_index_build_duration_seconds", "Index build time.", registry=r,
+                                       buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300))
+        self.builds_running = Gauge("smartreply_index_builds_running", "Index builds running in this process.",
+                                    registry=r)
+
+    def cache_event(self, event: str, **info: Any) -> None:
+        """The Suggester's cache hook: hit, miss, evict; with the cache's size after the event."""
+        if event == "evict":
+            self.evictions.inc()
+        else:
+            self.cache.labels(result=event).inc()
+        if "bytes" in info:
+            self.cache_bytes.set(info["bytes"])
+        if "shops" in info:
+            self.cache_shops.set(info["shops"])
+
+
+class RequestMiddleware:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int, max_upload_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes + 64 * 1024  # multipart boundaries and headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        headers = dict(scope.get("headers") or [])
+        given = headers.get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
+        request_id = given if _SAFE_ID.match(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        limit = self.max_upload_bytes if _UPLOAD_PATHS.search(scope["path"]) else self.max_body_bytes
+        status = {"code": 500}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        length = headers.get(b"content-length")
+        too_large = False
+        if length is not None:
+            try:
+                too_large = int(length) > limit
+            except ValueError:
+                too_large = True
+        received = 0
+
+        async def receive_limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            if too_large:
+                await _too_large(send_wrapper, limit)
+            else:
+                await self.app(scope, receive_limited, send_wrapper)
+        except _BodyTooLarge:
+            await _too_large(send_wrapper, limit)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope.get("method", "")
+            if template != "/metrics":
+                self.metrics.requests.labels(route=template, method=method, status=str(status["code"])).inc()
+                self.metrics.latency.labels(route=template, method=method).observe(elapsed)
+            shop = (scope.get("path_params") or {}).get("shop_id")
+            access_log.info("request", extra={"fields": {
+                "request_id": request_id, "method": method, "route": template, "status": status["code"],
+                "latency_ms": round(elapsed * 1000, 2), "shop": shop}})
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = json.dumps({"error": {"code": "too_large", "message": f"request body larger than {limit} bytes",
+                                 "details": []}}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg (PII-masked), and a request's ``fields``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": mask_pii(record.getMessage()),
+        }
+        fields = getattr(record, "fields", None)
+        if fields:
+            data.update(fields)
+        if record.exc_info:
+            data["exc"] = mask_pii(self.formatException(record.exc_info))
+        return json.dumps(data, ensure_ascii=False)

@@ -1,0 +1,177 @@
+"""Suggestion steps after retrieval: rerank, decide, render, guard (no web framework in here).
+
+``Suggester`` (service/pipeline.py) loads a shop and retrieves candidate phrasings; this module turns
+them into what an agent sees: entries reranked by the shop's learned ``EntryRanker`` with a
+calibrated confidence, at most one suggestion per answer, answer variables filled from the order
+context, anything that fails the compliance guard removed (and reported), keyword rules first and an
+intent template when the knowledge base has nothing good.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from knowledge_base.compliance import check_text
+from knowledge_base.index import ShopIndex, index_dir
+from knowledge_base.schema import FaqEntry
+from models.intent import IntentClassifier
+from models.ranker import FEATURES, EntryRanker
+
+__all__ = [
+    "PipelineOptions", "SuggestContext", "Turn", "ShopRanking", "build_shop_ranking", "render_variables",
+    "intent_template", "guard",
+]
+
+logger = logging.getLogger(__name__)
+
+_VARIABLE = re.compile(r"\{([^{}\s]{1,20})\}")
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """The pipeline's switches (each a setting, so an evaluation ablation is one flag)."""
+
+    rerank: bool = True
+    feature_centroid: bool = True
+    feature_lexical: bool = True
+    feature_intent: bool = True
+    suggest_threshold: float = 0.1
+    auto_reply_threshold: float = 0.9
+    context_weight: float = 0.5
+    context_max_chars: int = 8
+    templates: bool = True
+    rules: bool = True
+
+    def features(self) -> tuple[str, ...]:
+        off = set()
+        if not self.feature_centroid:
+            off |= {"centroid", "gap_centroid"}
+        if not self.feature_lexical:
+            off.add("lexical")
+        if not self.feature_intent:
+            off.add("intent")
+        return tuple(f for f in FEATURES if f not in off)
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: str  # buyer | agent
+    text: str
+
+
+@dataclass
+class SuggestContext:
+    """What the agent UI knows besides the message."""
+
+    turns: list[Turn] = field(default_factory=list)  # earlier turns, oldest first
+    variables: dict[str, str] = field(default_factory=dict)  # {买家昵称}, {订单尾号}, {物流公司} …
+    conversation_id: str | None = None
+    at: datetime | None = None
+
+    def previous_buyer_text(self) -> str | None:
+        for turn in reversed(self.turns):
+            if turn.role == "buyer" and turn.text.strip():
+                return turn.text
+        return None
+
+
+@dataclass
+class ShopRanking:
+    ranker: EntryRanker
+    entry_ids: list[str]
+    entry_intents: list[str | None]
+
+
+def build_shop_ranking(index: ShopIndex, entries: dict[str, FaqEntry], intent_model: IntentClassifier | None,
+                       options: PipelineOptions, *, index_root: Path | None = None,
+                       normalise=lambda s: s) -> ShopRanking:
+    """Reranker of a loaded shop version; its learned weights are cached next to the index."""
+    vectors = index.vectors()
+    entry_ids = list(dict.fromkeys(p.entry_id for p in index.phrasings))
+    position = {e: i for i, e in enumerate(entry_ids)}
+    phrasing_entry = [position[p.entry_id] for p in index.phrasings]
+    texts = [normalise(p.text) for p in index.phrasings]
+    ranker = EntryRanker(vectors, phrasing_entry, texts, entry_ids, features=options.features())
+    entry_intents: list[str | None] = [None] * len(entry_ids)
+    phrasing_proba = None
+    if intent_model is not None and len(entry_ids):
+        centroid_proba = intent_model.predict_proba(ranker.centroids)
+        ranker.entry_intent = centroid_proba.argmax(axis=1)
+        entry_intents = [str(intent_model.classes_[i]) for i in ranker.entry_intent]
+        phrasing_proba = intent_model.predict_proba(vectors)
+    cache = None
+    if index_root is not None:
+        cache = index_dir(index_root, index.shop_id, index.version) / _ranker_file(options, intent_model)
+    if cache is not None and cache.is_file() and ranker.load_weights(cache.read_text("utf-8")):
+        return ShopRanking(ranker, entry_ids, entry_intents)
+    fit = ranker.fit(texts, intent_proba=phrasing_proba)
+    logger.info("shop %s v%d: ranker %s from %d pseudo-queries (KB-fold hit@1 %.3f)", index.shop_id,
+                index.version, "learned" if fit.learned else "default weights", fit.pseudo_queries, fit.train_hit1)
+    if cache is not None and cache.parent.is_dir():
+        try:
+            tmp = cache.with_suffix(".tmp")
+            tmp.write_text(ranker.to_json(), "utf-8")
+            tmp.replace(cache)
+        except OSError as exc:  # a read-only index volume: keep the weights in memory only
+            logger.warning("could not cache ranker weights at %s: %s", cache, exc)
+    return ShopRanking(ranker, entry_ids, entry_intents)
+
+
+def _ranker_file(options: PipelineOptions, intent_model: IntentClassifier | None) -> str:
+    # Weights depend on the feature set and on the intent model whose probabilities feed them.
+    intent_tag = "none"
+    if intent_model is not None:
+        intent_tag = (getattr(intent_model, "manifest_", None) or {}).get("data_sha256", "unknown")
+    digest = hashlib.sha1(f"{','.join(options.features())}|{intent_tag}".encode()).hexdigest()[:10]
+    return f"ranker.{digest}.json"
+
+
+def render_variables(text: str, variables: dict[str, str]) -> tuple[str, tuple[str, ...]]:
+    """Fill ``{名称}`` placeholders; returns the text and the names that could not be filled."""
+    missing: list[str] = []
+
+    def fill(m: re.Match) -> str:
+        value = variables.get(m.group(1))
+        if value is None or not str(value).strip():
+            missing.append(m.group(1))
+            return m.group(0)
+        return str(value)
+
+    return _VARIABLE.sub(fill, text), tuple(dict.fromkeys(missing))
+
+
+@lru_cache(maxsize=1)
+def _templates() -> dict[str, str]:
+    path = Path(__file__).resolve().parent / "data" / "intent_templates.json"
+    return json.loads(path.read_text("utf-8"))
+
+
+def intent_template(intent: str | None) -> str | None:
+    return _templates().get(intent) if intent else None
+
+
+@lru_cache(maxsize=20_000)
+def guard(text: str) -> tuple[bool, str, tuple[str, ...]]:
+    """(allowed, reason, kinds) of the compliance check on an outgoing text.
+
+    Cached: the same FAQ answers come back request after request, and the check costs ~0.5 ms."""
+    result = check_text(text)
+    return result.allowed, result.reason(), tuple(result.kinds)
+
+
+def blend_context(vector: np.ndarray, context_vector: np.ndarray | None, weight: float) -> np.ndarray:
+    """A short follow-up ("那要多久") borrows meaning from the buyer's previous turn."""
+    if context_vector is None or weight <= 0:
+        return vector
+    mixed = vector + weight * context_vector
+    norm = np.linalg.norm(mixed)
+    return mixed / norm if norm > 0 else vector

@@ -1,0 +1,465 @@
+// 客服工作台: conversations, a buyer simulator, live suggestions, the draft's compliance check,
+// quick phrases, feedback on every send. Keyboard: see the shortcuts dialog (agent.html).
+import {
+  api, applyI18n, put, codePoints, h, has, initChrome, loadCapabilities, say, settings, shopPath, t,
+} from "./common.js";
+
+const $ = (id) => document.getElementById(id);
+
+// -- conversations (client-side until a real IM is connected) -------------------------------------
+let nextConvId = 1;
+function makeConv(name, order, history = []) {
+  return {
+    id: `c-${nextConvId++}`, name, order: { ...order }, unread: 0,
+    messages: history.map(([role, text]) => ({ role, text, at: Date.now() })),
+    lastBuyerAt: null, sugg: null, inserted: null, pendingFeedback: false, draft: "",
+  };
+}
+const convs = [
+  makeConv("小雨点", { nickname: "小雨点", order: "6934720012885521", carrier: "中通快递", eta: "48小时内" }),
+  makeConv("阿杰", { nickname: "阿杰", order: "6934720099013307", carrier: "顺丰速运", eta: "明天" },
+    [["buyer", "衣服小了能换大一码吗"]]),
+  makeConv("糖糖", { nickname: "糖糖", order: "6934720033214460", carrier: "", eta: "" },
+    [["buyer", "在吗"], ["agent", "亲，您好呀～有什么可以帮您的呢？"], ["buyer", "可以开发票吗"]]),
+];
+let active = 0;
+const conv = () => convs[active];
+
+function renderConvList() {
+  const ul = $("conv-list");
+  put(ul, ...convs.map((c, i) => {
+    const last = c.messages[c.messages.length - 1];
+    return h("li", {
+      role: "option", "aria-selected": String(i === active), tabindex: i === active ? "0" : "-1",
+      class: i === active ? "active" : "", dataset: { index: i, conv: c.id },
+      onclick: () => selectConv(i),
+      onkeydown: (ev) => {
+        if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); selectConv(i); $("draft").focus(); }
+        if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+          ev.preventDefault(); selectConv((i + (ev.key === "ArrowDown" ? 1 : -1) + convs.length) % convs.length);
+          ul.querySelector("[aria-selected=true]")?.focus();
+        }
+      },
+    },
+    h("span", { class: "conv-name" }, c.name),
+    c.unread ? h("span", { class: "unread", "aria-label": t("agent.unread", { n: c.unread }) }, c.unread) : null,
+    h("span", { class: "conv-last" }, last ? last.text : t("agent.noMessages")));
+  }));
+}
+
+function selectConv(i) {
+  const draft = $("draft");
+  conv().draft = draft.value;
+  active = (i + convs.length) % convs.length;
+  conv().unread = 0;
+  draft.value = conv().draft;
+  renderAll();
+  checkDraft();
+  const last = conv().messages[conv().messages.length - 1];
+  if (last && last.role === "buyer" && !conv().sugg) requestSuggestions(conv(), last.text);
+  say(t("agent.switched", { name: conv().name }));
+}
+
+function renderMessages() {
+  $("chat-title").textContent = `${conv().name}`;
+  const q = $("history-search").hidden ? "" : $("history-q").value.trim();
+  let hits = 0;
+  put($("messages"), ...conv().messages.map((m) => {
+    const hit = q && m.text.toLowerCase().includes(q.toLowerCase());
+    if (hit) hits += 1;
+    return h("li", { class: `msg ${m.role}${q ? (hit ? " hit" : " dim") : ""}` },
+      h("span", { class: "who" }, m.role === "buyer" ? conv().name : t("agent.me")),
+      h("span", { class: "bubble" }, highlight(m.text, q)),
+      m.override ? h("span", { class: "flag" }, t("agent.overridden")) : null);
+  }));
+  $("history-count").textContent = q ? t("agent.hits", { n: hits }) : "";
+  const box = $("messages");
+  if (!q) box.scrollTop = box.scrollHeight;
+  else box.querySelector(".hit")?.scrollIntoView({ block: "nearest" });
+}
+
+function highlight(text, q) {
+  if (!q) return text;
+  const frag = document.createDocumentFragment();
+  const lower = text.toLowerCase(), ql = q.toLowerCase();
+  let i = 0;
+  for (let j = lower.indexOf(ql); j >= 0; j = lower.indexOf(ql, i)) {
+    frag.append(text.slice(i, j), h("mark", {}, text.slice(j, j + q.length)));
+    i = j + q.length;
+  }
+  frag.append(text.slice(i));
+  return frag;
+}
+
+function renderOrder() {
+  const f = $("order-form").elements;
+  f.nickname.value = conv().order.nickname; f.order.value = conv().order.order;
+  f.carrier.value = conv().order.carrier; f.eta.value = conv().order.eta;
+}
+
+function renderAll() { renderConvList(); renderMessages(); renderOrder(); renderSuggestions(); }
+
+// -- answer variables, filled from the order panel ------------------------------------------------
+const VARS = {
+  "买家昵称": (o) => o.nickname, "昵称": (o) => o.nickname,
+  "订单尾号": (o) => (o.order ? o.order.replace(/\D/g, "").slice(-4) : ""),
+  "订单号": (o) => o.order, "物流公司": (o) => o.carrier, "预计发货时间": (o) => o.eta,
+};
+/** Fill {变量} from the order; returns the text and the variables that could not be filled. */
+export function fillVariables(text, order) {
+  const missing = [];
+  const filled = text.replace(/\{([^{}\s]{1,20})\}/g, (whole, name) => {
+    const value = VARS[name] ? (VARS[name](order) || "").trim() : "";
+    if (!value) { missing.push(name); return whole; }
+    return value;
+  });
+  return { text: filled, missing };
+}
+
+// -- suggestions ----------------------------------------------------------------------------------
+const SOURCE = { kb: "src.kb", faq: "src.kb", quick_phrase: "src.qp", rule: "src.rule", template: "src.tpl", intent_template: "src.tpl" };
+let suggSeq = 0;
+
+async function requestSuggestions(c, message) {
+  const seq = ++suggSeq;
+  c.sugg = { loading: true, list: [], message };
+  if (c === conv()) renderSuggestions();
+  const t0 = performance.now();
+  try {
+    // The order panel's variables go to the server (it fills them); the page fills whatever is left.
+    const variables = Object.fromEntries(Object.entries(VARS).map(([k, f]) => [k, (f(c.order) || "").trim()]).filter(([, v]) => v));
+    const turns = c.messages.slice(0, -1).slice(-6).map((m) => ({ role: m.role, text: m.text.slice(0, 2000) }));
+    const res = await api(shopPath("/suggestions"), { method: "POST", body: { message, top_k: 3, variables, turns, conversation_id: c.id } });
+    c.sugg = { request_id: res.request_id, list: res.suggestions, message, kb_version: res.kb_version,
+      server_ms: res.timings_ms?.total, client_ms: performance.now() - t0 };
+    c.pendingFeedback = true;
+  } catch (err) {
+    c.sugg = { error: err.code === "no_active_kb" || err.status === 404 ? t("agent.noKb") : err.message, list: [], message };
+  }
+  if (c === conv() && seq === suggSeq) renderSuggestions();
+  else if (c === conv()) renderSuggestions();
+}
+
+function suggestionView(s, i) {
+  const filled = fillVariables(s.answer, conv().order);
+  // The server may have filled some variables already; what is still in the text is missing.
+  const missing = [...new Set([...(s.variables_missing || []).filter((m) => filled.text.includes(`{${m}}`)), ...filled.missing])];
+  const conf = s.confidence ?? s.score;
+  const src = t(SOURCE[s.source] || "src.kb");
+  return { text: filled.text, missing, conf, src, rank: i + 1, s };
+}
+
+function renderSuggestions() {
+  const ol = $("suggestions");
+  const sg = conv().sugg;
+  $("sugg-timing").textContent = sg && sg.client_ms !== undefined
+    ? t("agent.timing", { server: (sg.server_ms ?? 0).toFixed(1), client: sg.client_ms.toFixed(0) }) : "";
+  if (!sg) { put(ol, h("li", { class: "muted empty" }, t("agent.noSugg"))); return; }
+  if (sg.loading) { put(ol, h("li", { class: "muted empty" }, t("agent.loading"))); return; }
+  if (sg.error) { put(ol, h("li", { class: "error empty" }, sg.error)); return; }
+  if (!sg.list.length) { put(ol, h("li", { class: "muted empty" }, t("agent.abstain"))); return; }
+  put(ol, ...sg.list.map((s, i) => {
+    const v = suggestionView(s, i);
+    const blocked = v.missing.length > 0;
+    return h("li", { class: `sugg${blocked ? " blocked" : ""}`, dataset: { rank: v.rank } },
+      h("button", {
+        type: "button", class: "sugg-btn", disabled: blocked, dataset: { rank: v.rank },
+        "aria-describedby": `sugg-meta-${v.rank}`, onclick: () => insertSuggestion(i),
+        onkeydown: (ev) => { if (/^[1-9]$/.test(ev.key)) { ev.preventDefault(); insertSuggestion(Number(ev.key) - 1); } },
+      }, h("kbd", { class: "rank" }, v.rank), h("span", { class: "sugg-text" }, v.text)),
+      h("div", { class: "sugg-meta", id: `sugg-meta-${v.rank}` },
+        h("span", { class: `src src-${s.source || "kb"}` }, v.src),
+        h("span", {}, `${s.confidence !== undefined ? t("agent.confidence") : t("agent.similarity")} ${Math.round(v.conf * 100)}%`),
+        s.intent ? h("span", {}, `${t("agent.intent")}: ${s.intent}`) : null,
+        h("span", { class: "matched", title: s.matched_question }, `${t("agent.matched")}: ${s.matched_question || s.question}`)),
+      blocked ? h("div", { class: "missing", role: "note" }, t("agent.missingVars", { vars: v.missing.map((m) => `{${m}}`).join(" ") })) : null);
+  }));
+}
+
+function insertSuggestion(i) {
+  const sg = conv().sugg;
+  if (!sg || !sg.list || !sg.list[i]) return;
+  const v = suggestionView(sg.list[i], i);
+  if (v.missing.length) { say(t("agent.missingVars", { vars: v.missing.join(", ") }), "warn"); return; }
+  const draft = $("draft");
+  draft.value = v.text;
+  conv().inserted = { rank: v.rank, entry_id: sg.list[i].entry_id, text: v.text, request_id: sg.request_id };
+  draft.focus();
+  draft.setSelectionRange(draft.value.length, draft.value.length);
+  checkDraft();
+  say(t("agent.inserted", { n: v.rank }));
+}
+
+// -- buyer simulator ------------------------------------------------------------------------------
+function buyerSays(c, text) {
+  if (c.pendingFeedback && c.sugg?.request_id) recordFeedback(c, "ignored", "");  // unanswered suggestions
+  c.messages.push({ role: "buyer", text, at: Date.now() });
+  c.lastBuyerAt = performance.now();
+  c.inserted = null;
+  if (c !== conv()) c.unread += 1;
+  renderConvList();
+  if (c === conv()) renderMessages();
+  return requestSuggestions(c, text);
+}
+
+$("buyer-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const input = $("buyer-input");
+  const text = input.value.trim();
+  if (!text) return;
+  input.value = "";
+  buyerSays(conv(), text);
+});
+
+/** A conversation file: JSON list (strings or {role, text}), JSONL, or plain lines (buyer turns). */
+export function parseConversation(content) {
+  const norm = (x) => (typeof x === "string" ? { role: "buyer", text: x }
+    : { role: /agent|客服|seller|staff/i.test(x.role || x.speaker || "") ? "agent" : "buyer",
+        text: String(x.text ?? x.content ?? x.message ?? "") });
+  const trimmed = content.trim();
+  let items;
+  if (trimmed.startsWith("[") || trimmed.startsWith("{\"messages\"")) {
+    const data = JSON.parse(trimmed);
+    items = Array.isArray(data) ? data : data.messages;
+  } else if (trimmed.startsWith("{")) {
+    items = trimmed.split(/\r?\n/).filter((l) => l.trim()).map((l) => JSON.parse(l));
+  } else {
+    items = trimmed.split(/\r?\n/).filter((l) => l.trim());
+  }
+  return items.map(norm).filter((m) => m.text);
+}
+
+$("replay-file").addEventListener("change", async (ev) => {
+  const file = ev.target.files[0];
+  if (!file) return;
+  let turns;
+  try { turns = parseConversation(await file.text()); } catch (err) {
+    say(t("agent.replayBad", { name: file.name }), "error"); return;
+  }
+  ev.target.value = "";
+  const c = conv();
+  say(t("agent.replaying", { n: turns.length, name: file.name }));
+  for (const turn of turns) {
+    if (turn.role === "buyer") await buyerSays(c, turn.text);
+    else { c.messages.push({ role: "agent", text: turn.text, at: Date.now() }); if (c === conv()) renderMessages(); }
+    await new Promise((r) => setTimeout(r, 400));
+  }
+  say(t("agent.replayDone", { n: turns.length }));
+});
+
+$("conv-new").addEventListener("click", () => {
+  convs.push(makeConv(`${t("agent.buyer")} ${convs.length + 1}`, { nickname: "", order: "", carrier: "", eta: "" }));
+  selectConv(convs.length - 1);
+  $("buyer-input").focus();
+});
+
+$("order-form").addEventListener("input", (ev) => {
+  conv().order[ev.target.name] = ev.target.value;
+  renderSuggestions();
+});
+$("order-form").addEventListener("submit", (ev) => ev.preventDefault());
+
+// -- compliance check of the draft, live ----------------------------------------------------------
+let checkSeq = 0, checkTimer = 0, lastCheck = { text: "", allowed: true, violations: [] };
+
+function escapeHtml(s) { return s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c])); }
+
+function renderDraftMarks(text, violations) {
+  const cps = codePoints(text);
+  const spans = [...violations].sort((a, b) => a.start - b.start);
+  let html = "", i = 0;
+  for (const v of spans) {
+    if (v.start < i) continue;
+    html += escapeHtml(cps.slice(i, v.start).join(""));
+    html += `<mark class="viol">${escapeHtml(cps.slice(v.start, v.end).join(""))}</mark>`;
+    i = v.end;
+  }
+  html += escapeHtml(cps.slice(i).join("")) + " ";
+  $("draft-backdrop").innerHTML = html;
+  $("draft-backdrop").scrollTop = $("draft").scrollTop;
+  const box = $("compliance-msg");
+  if (!violations.length) {
+    put(box, text ? h("span", { class: "ok" }, t("agent.compliant")) : "");
+    box.dataset.state = text ? "ok" : "";
+    return;
+  }
+  box.dataset.state = "blocked";
+  put(box, h("strong", {}, t("agent.blocked")), h("ul", {}, ...violations.map((v) =>
+    h("li", {}, h("mark", { class: "viol" }, v.matched), " ", v.reason))));
+}
+
+async function runCheck(text) {
+  if (!text.trim()) { lastCheck = { text, allowed: true, violations: [] }; renderDraftMarks(text, []); return lastCheck; }
+  if (lastCheck.text === text) return lastCheck;
+  const seq = ++checkSeq;
+  try {
+    const res = await api("/v1/compliance/check", { method: "POST", body: { text } });
+    const result = { text, allowed: res.allowed, reason: res.reason, violations: res.violations };
+    if (seq === checkSeq && $("draft").value === text) { lastCheck = result; renderDraftMarks(text, res.violations); }
+    return result;
+  } catch (err) {
+    put($("compliance-msg"), h("span", { class: "muted" }, t("agent.checkUnavailable")));
+    return { text, allowed: true, violations: [], unchecked: true };
+  }
+}
+
+function checkDraft() {
+  clearTimeout(checkTimer);
+  const text = $("draft").value;
+  renderDraftMarks(text, lastCheck.text === text ? lastCheck.violations : []);
+  checkTimer = setTimeout(() => runCheck(text), 150);
+}
+
+$("draft").addEventListener("input", checkDraft);
+$("draft").addEventListener("scroll", () => { $("draft-backdrop").scrollTop = $("draft").scrollTop; });
+
+// -- send + feedback ------------------------------------------------------------------------------
+let feedbackNoted = false;
+async function recordFeedback(c, action, finalText) {
+  const sg = c.sugg;
+  c.pendingFeedback = false;
+  if (!sg || !sg.request_id) return;
+  if (!has("/v1/shops/{shop_id}/feedback", "post")) {
+    if (!feedbackNoted) { feedbackNoted = true; say(t("agent.feedbackUnavailable"), "warn"); }
+    return;
+  }
+  const ins = c.inserted;
+  const body = {
+    request_id: sg.request_id, action,
+    suggestion_rank: ins && action !== "ignored" && action !== "own_reply" ? ins.rank : null,
+    entry_id: ins && action !== "ignored" && action !== "own_reply" ? ins.entry_id : null,
+    final_text: finalText, agent_id: settings.agent,
+    time_to_reply_ms: c.lastBuyerAt ? Math.round(performance.now() - c.lastBuyerAt) : null,
+  };
+  try { await api(shopPath("/feedback"), { method: "POST", body }); }
+  catch (err) { say(`${t("agent.feedbackFailed")}: ${err.message}`, "error"); }
+}
+
+async function send() {
+  const draft = $("draft");
+  const text = draft.value.trim();
+  if (!text) { say(t("agent.emptyDraft"), "warn"); return; }
+  clearTimeout(checkTimer);
+  const check = await runCheck(draft.value);
+  if (!check.allowed) {
+    const dialog = $("override-dialog");
+    $("override-reason").textContent = check.reason || check.violations.map((v) => v.reason).join("；");
+    $("override-ack").checked = false;
+    $("override-send").disabled = true;
+    dialog.returnValue = "";
+    dialog.showModal();
+    dialog.addEventListener("close", () => {
+      if (dialog.returnValue === "send") deliver(text, true);
+      else draft.focus();
+    }, { once: true });
+    return;
+  }
+  deliver(text, false);
+}
+$("override-ack").addEventListener("change", (ev) => { $("override-send").disabled = !ev.target.checked; });
+
+function deliver(text, override) {
+  const c = conv();
+  const ins = c.inserted;
+  const action = ins ? (ins.text === text ? "accepted" : "edited") : "own_reply";
+  c.messages.push({ role: "agent", text, at: Date.now(), override });
+  recordFeedback(c, action, text);
+  c.inserted = null;
+  $("draft").value = "";
+  c.draft = "";
+  lastCheck = { text: "", allowed: true, violations: [] };
+  renderDraftMarks("", []);
+  renderConvList();
+  renderMessages();
+  say(t(override ? "agent.sentOverride" : "agent.sent", { action: t(`fb.${action}`) }));
+  $("draft").focus();
+}
+$("send").addEventListener("click", send);
+
+// -- keyboard: the Feige shortcuts ----------------------------------------------------------------
+let tabEscape = false;
+$("draft").addEventListener("keydown", (ev) => {
+  if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); send(); return; }
+  if (ev.key === "Escape") { tabEscape = true; say(t("agent.tabEscape")); return; }
+  if (ev.key === "Tab" && !ev.shiftKey && !ev.altKey && !ev.ctrlKey) {
+    if (tabEscape) { tabEscape = false; return; }          // leave the input: normal focus move
+    ev.preventDefault();
+    selectConv(active + 1);
+    return;
+  }
+  tabEscape = false;
+});
+
+document.addEventListener("keydown", (ev) => {
+  if ((ev.ctrlKey || ev.metaKey) && (ev.key === "f" || ev.key === "F")) {
+    ev.preventDefault();
+    $("history-search").hidden = false;
+    $("history-q").focus();
+    $("history-q").select();
+    return;
+  }
+  if (ev.altKey && (ev.key === "ArrowDown" || ev.key === "ArrowUp")) {
+    ev.preventDefault();
+    selectConv(active + (ev.key === "ArrowDown" ? 1 : -1));
+    return;
+  }
+  if (ev.altKey && !ev.ctrlKey && /^Digit[1-9]$/.test(ev.code)) {
+    ev.preventDefault();
+    insertSuggestion(Number(ev.code.slice(5)) - 1);
+  }
+});
+$("history-q").addEventListener("input", renderMessages);
+$("history-q").addEventListener("keydown", (ev) => {
+  if (ev.key === "Escape") { ev.preventDefault(); $("history-q").value = ""; $("history-search").hidden = true; renderMessages(); $("draft").focus(); }
+});
+$("shortcuts-open").addEventListener("click", () => $("shortcuts-dialog").showModal());
+
+// -- quick phrases --------------------------------------------------------------------------------
+let phrases = null;
+async function loadPhrases() {
+  try {
+    phrases = (await api(shopPath("/quick-phrases"))).data;
+  } catch (err) { phrases = { error: err.message }; }
+  renderPhrases();
+}
+function renderPhrases() {
+  const ul = $("qp-list");
+  if (!phrases) return;
+  if (phrases.error) { put(ul, h("li", { class: "muted" }, t("agent.qpUnavailable"))); return; }
+  const q = $("qp-q").value.trim().toLowerCase();
+  const shown = phrases.filter((p) => !q || p.text.toLowerCase().includes(q) || p.shortcut.toLowerCase().includes(q)
+    || p.group.toLowerCase().includes(q));
+  if (!shown.length) { put(ul, h("li", { class: "muted" }, phrases.length ? t("common.noMatch") : t("agent.qpEmpty"))); return; }
+  put(ul, ...shown.map((p) => h("li", {},
+    h("button", { type: "button", class: "qp", onclick: () => insertPhrase(p) },
+      p.shortcut ? h("code", {}, p.shortcut) : null, p.group ? h("span", { class: "grp" }, p.group) : null,
+      h("span", { class: "qp-text" }, p.text)))));
+}
+function insertPhrase(p) {
+  const draft = $("draft");
+  const { text, missing } = fillVariables(p.text, conv().order);
+  if (missing.length) { say(t("agent.missingVars", { vars: missing.join(", ") }), "warn"); return; }
+  const start = draft.selectionStart ?? draft.value.length, end = draft.selectionEnd ?? draft.value.length;
+  draft.value = draft.value.slice(0, start) + text + draft.value.slice(end);
+  draft.focus();
+  draft.setSelectionRange(start + text.length, start + text.length);
+  checkDraft();
+}
+$("qp-q").addEventListener("input", renderPhrases);
+$("qp-q").addEventListener("keydown", (ev) => {
+  if (ev.key === "Enter") { ev.preventDefault(); $("qp-list").querySelector("button")?.click(); }
+});
+
+// -- start ----------------------------------------------------------------------------------------
+async function start() {
+  initChrome((what) => {
+    if (what === "settings") { for (const c of convs) c.sugg = null; loadPhrases(); }
+    renderAll(); renderPhrases(); checkDraft();
+  });
+  await loadCapabilities();
+  renderAll();
+  applyI18n();
+  loadPhrases();
+  document.body.dataset.ready = "true";
+}
+start();

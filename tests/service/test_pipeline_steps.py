@@ -1,0 +1,91 @@
+"""The suggestion pipeline's steps with the real encoder and intent model, on the demo shop."""
+
+from __future__ import annotations
+
+import pytest
+
+from knowledge_base.importer import import_entries
+from knowledge_base.rules import Rule, Trigger
+from knowledge_base.schema import FaqEntry
+from service.config import Settings
+from service.ranking import SuggestContext, Turn
+from service.runtime import Runtime
+from tests.conftest import ARTIFACTS, DEMO_FAQ
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory, real_encoder):
+    rt = Runtime(Settings(data_dir=tmp_path_factory.mktemp("pipeline"), artifacts_dir=ARTIFACTS))
+    rt.encoder = real_encoder
+    rt.import_file("demo", DEMO_FAQ.name, DEMO_FAQ.read_bytes())
+    yield rt
+    rt.close()
+
+
+def ask(rt, message, **context):
+    return rt.suggester.suggest("demo", message, context=SuggestContext(**context))
+
+
+def test_confident_answer_with_calibrated_confidence_and_intent(runtime):
+    result = ask(runtime, "衣服小了能换大一码吗")
+    top = result.suggestions[0]
+    assert (top.entry_id, top.source) == ("FAQ-024", "kb")
+    assert top.confidence > 0.8 and top.features["dense_max"] == top.score
+    assert result.intent.intent == "换货" and not result.abstained
+    assert set(result.timings_ms) == {"load", "encode", "search", "rank", "decide", "total"}
+
+
+def test_short_follow_up_reads_the_previous_buyer_turn(runtime):
+    alone = ask(runtime, "那要多久").suggestions[0].entry_id
+    after_refund = ask(runtime, "那要多久", turns=[Turn("buyer", "我申请了退款"), Turn("agent", "好的亲")])
+    assert after_refund.suggestions[0].entry_id == "FAQ-035"  # 退款多久到账
+    assert alone != "FAQ-035"
+
+
+def test_rule_comes_first_and_says_so(runtime):
+    runtime.rules.create("demo", Rule(id="r-ship", name="发货提醒", reply="亲，今天下单明天发货哦",
+                                      trigger=Trigger(mode="any", keywords=("发货",))))
+    try:
+        result = ask(runtime, "什么时候发货呀")
+        first = result.suggestions[0]
+        assert (first.source, first.question, first.answer, first.entry_id) == ("rule", "发货提醒", "亲，今天下单明天发货哦", None)
+        assert result.suggestions[1].source == "kb"
+    finally:
+        runtime.rules.delete("demo", "r-ship")
+
+
+def test_variables_are_filled_or_marked(runtime, real_encoder):
+    entries = [FaqEntry(id="V1", question="我的快递到哪了", similar=("物流到哪了", "包裹在哪"),
+                        answers=("{买家昵称}您好，订单尾号{订单尾号}由{物流公司}配送中",))]
+    import_entries(runtime.store, runtime.settings.index_dir, real_encoder, "vars", entries, source="test")
+    full = runtime.suggester.suggest("vars", "快递到哪了", context=SuggestContext(
+        variables={"买家昵称": "小王", "订单尾号": "1234", "物流公司": "顺丰"})).suggestions[0]
+    assert full.answer == "小王您好，订单尾号1234由顺丰配送中" and full.variables_missing == ()
+    partial = runtime.suggester.suggest("vars", "快递到哪了", context=SuggestContext(
+        variables={"买家昵称": "小王"})).suggestions[0]
+    assert partial.answer == "小王您好，订单尾号{订单尾号}由{物流公司}配送中"
+    assert partial.variables_missing == ("订单尾号", "物流公司") and partial.auto_reply is False
+
+
+def test_guard_blocks_and_diversity_dedupes(runtime, real_encoder):
+    # Stored without upload validation, as a KB imported before a compliance policy change would be.
+    entries = [FaqEntry(id="B1", question="怎么联系你们", similar=("有电话吗",), answers=("加微信 shop888 联系",)),
+               FaqEntry(id="B2", question="联系方式是什么", similar=("怎么找客服",), answers=("在这里留言就可以",)),
+               FaqEntry(id="B3", question="客服电话多少", similar=("打电话找谁",), answers=("在这里留言就可以",))]
+    import_entries(runtime.store, runtime.settings.index_dir, real_encoder, "guard", entries, source="test")
+    result = runtime.suggester.suggest("guard", "怎么联系你们", top_k=3, min_confidence=0.0)
+    assert [b.entry_id for b in result.blocked] == ["B1"] and result.blocked[0].kinds == ["wechat"]
+    answers = [s.answer for s in result.suggestions]
+    assert "加微信 shop888 联系" not in answers and answers.count("在这里留言就可以") == 1
+
+
+def test_abstains_with_an_intent_template_when_nothing_fits(runtime, real_encoder):
+    entries = [FaqEntry(id="I1", question="可以开发票吗", similar=("能开票吗", "发票怎么开"), answers=("可以开电子发票",))]
+    import_entries(runtime.store, runtime.settings.index_dir, real_encoder, "tiny", entries, source="test")
+    result = runtime.suggester.suggest("tiny", "怎么还不发货，急用啊，快点")
+    assert result.abstained
+    (template,) = result.suggestions
+    assert (template.source, template.intent, template.entry_id) == ("template", "催发货", None)
+    assert template.variables_missing == ("预计发货时间",)
