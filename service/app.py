@@ -27,7 +27,7 @@ from .api.deps import AnyKey
 from .api.errors import install_error_handlers
 from .config import Settings
 from .observability import RequestMiddleware
-from .runtime import Runtime
+from .runtime import DEMO_SHOP_ID, Runtime
 
 __all__ = ["create_app"]
 
@@ -56,6 +56,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             if result is not None:
                 logger.info("demo shop loaded: version %d, %d entries, %d phrasings",
                             result.version, result.entries, result.phrasings)
+            # Load it (and its reranker) before the first buyer message, not during it.
+            runtime.suggester.kb(DEMO_SHOP_ID)
         yield
         # Graceful shutdown: uvicorn has stopped accepting and drained in-flight requests (a running
         # upload finished and activated its version, or failed and was marked failed); now flush the
