@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from . import bench, kb, keys, serve, suggest, train
+from . import eval as eval_cli
 
 __all__ = ["app", "main"]
 
@@ -21,6 +22,7 @@ app.command("bench")(bench.bench)
 app.add_typer(kb.app, name="kb")
 app.add_typer(keys.app, name="keys")
 app.add_typer(train.app, name="train")
+app.add_typer(eval_cli.app, name="eval")
 
 
 def main() -> None:
