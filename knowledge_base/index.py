@@ -112,12 +112,17 @@ def build_index(
     index = faiss.IndexIDMap2(faiss.IndexFlatIP(encoder.dim))
     total = len(phrasings)
     started = time.perf_counter()
+    texts = [normalise(p.text) for p in phrasings]
+    # Encode in length order: a batch pads to its longest text, and FAQ files are not sorted, so
+    # file-order batches spent most of their time on padding (2.5x slower on CSDS). Ids keep the
+    # phrasings' positions whatever order the vectors are added in.
+    order = sorted(range(total), key=lambda i: len(texts[i]))
     for start in range(0, total, batch_size):
-        chunk = phrasings[start:start + batch_size]
-        vectors = encoder.encode([normalise(p.text) for p in chunk], batch_size=batch_size)
-        index.add_with_ids(vectors, np.arange(start, start + len(chunk), dtype=np.int64))
+        ids = order[start:start + batch_size]
+        vectors = encoder.encode([texts[i] for i in ids], batch_size=batch_size)
+        index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
         if progress is not None:
-            progress(start + len(chunk), total)
+            progress(start + len(ids), total)
     logger.info("indexed %d phrasings of shop %s v%d in %.2fs", total, shop_id, version,
                 time.perf_counter() - started)
     return ShopIndex(shop_id=shop_id, version=version, encoder_id=encoder.model_id, dim=encoder.dim,

@@ -14,6 +14,7 @@ same transaction, so history, diff and restore come for free and a reader never 
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,11 +33,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
     create_engine,
     delete,
     event,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -53,7 +56,7 @@ from models.errors import (
 
 from .schema import FaqEntry, KbVersion
 
-__all__ = ["KbStore", "metadata", "BuildRecord", "Revision", "COLLECTION_KINDS"]
+__all__ = ["KbStore", "metadata", "BuildRecord", "BuildJob", "Revision", "COLLECTION_KINDS"]
 
 metadata = MetaData()
 
@@ -106,6 +109,28 @@ kb_builds = Table(
     Column("host", String(255), nullable=False),
     Column("pid", Integer, nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=False),
+)
+
+# Index builds as jobs (PostgreSQL replicas): an upload stores its version and a queued job in one
+# transaction; any replica's worker claims the oldest claimable job with SELECT … FOR UPDATE SKIP
+# LOCKED, holds it by a lease it renews with every progress report, and finishes it. A job whose
+# worker died is claimable again once its lease has expired.
+kb_build_jobs = Table(
+    "kb_build_jobs",
+    metadata,
+    Column("job_id", String(32), primary_key=True),
+    Column("shop_id", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # queued | running | done | failed
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("worker", String(300), nullable=False, default=""),  # host:pid:thread of the last claimer
+    Column("lease_until", Float, nullable=True),  # epoch seconds; a running job past it may be re-claimed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("done", Integer, nullable=False, default=0),  # phrasings embedded so far
+    Column("total", Integer, nullable=False, default=0),
+    Column("active", Boolean, nullable=True),  # done: whether the version became the active one
+    Column("error", Text, nullable=False, default=""),
 )
 
 shop_settings = Table(
@@ -232,6 +257,30 @@ class BuildRecord:
 
 
 @dataclass(frozen=True)
+class BuildJob:
+    job_id: str
+    shop_id: str
+    version: int
+    status: str  # queued | running | done | failed
+    created_at: datetime
+    updated_at: datetime
+    worker: str
+    lease_until: float | None
+    attempts: int
+    done: int
+    total: int
+    active: bool | None
+    error: str
+
+
+def _job(row) -> BuildJob:  # noqa: ANN001 - a Row of kb_build_jobs
+    return BuildJob(job_id=row.job_id, shop_id=row.shop_id, version=row.version, status=row.status,
+                    created_at=row.created_at, updated_at=row.updated_at, worker=row.worker,
+                    lease_until=row.lease_until, attempts=row.attempts, done=row.done, total=row.total,
+                    active=row.active, error=row.error)
+
+
+@dataclass(frozen=True)
 class Revision:
     shop_id: str
     kind: str
@@ -290,11 +339,12 @@ class KbStore:
     # -- versions ----------------------------------------------------------------------------
     def create_version(
         self, shop_id: str, entries: list[FaqEntry], *, source: str, encoder_id: str,
-        builder: tuple[str, int] | None = None, note: str = "",
+        builder: tuple[str, int] | None = None, note: str = "", job_id: str | None = None,
     ) -> int:
         """Store entries as a new ``building`` version and return its number.
 
         ``builder`` (host, pid) records the process that will build the index, for crash recovery.
+        ``job_id`` instead queues a build job for it in the same transaction (any replica builds it).
         """
         self.ensure_shop(shop_id)
         with self.engine.begin() as conn:
@@ -309,6 +359,11 @@ class KbStore:
             if builder is not None:
                 conn.execute(insert(kb_builds).values(shop_id=shop_id, version=version, host=builder[0][:255],
                                                       pid=builder[1], started_at=_now()))
+            if job_id is not None:
+                conn.execute(insert(kb_build_jobs).values(
+                    job_id=job_id, shop_id=shop_id, version=version, status="queued", created_at=_now(),
+                    updated_at=_now(), worker="", lease_until=None, attempts=0, done=0,
+                    total=sum(len(e.phrasings) for e in entries if e.enabled), active=None, error=""))
             if entries:
                 conn.execute(insert(kb_entries), [
                     {"shop_id": shop_id, "version": version, "entry_id": e.id, "position": i,
@@ -335,6 +390,11 @@ class KbStore:
                  .select_from(kb_versions.outerjoin(kb_builds, (kb_builds.c.shop_id == kb_versions.c.shop_id)
                                                     & (kb_builds.c.version == kb_versions.c.version)))
                  .where(kb_versions.c.status == "building")
+                 # A version with a queued or running job is the jobs' business (leases), not recovery's.
+                 .where(~select(kb_build_jobs.c.job_id)
+                        .where(kb_build_jobs.c.shop_id == kb_versions.c.shop_id,
+                               kb_build_jobs.c.version == kb_versions.c.version,
+                               kb_build_jobs.c.status.in_(("queued", "running"))).exists())
                  .order_by(kb_versions.c.shop_id, kb_versions.c.version))
         with self.engine.connect() as conn:
             return [BuildRecord(r.shop_id, r.version, r.host, r.pid) for r in conn.execute(query)]
@@ -365,6 +425,85 @@ class KbStore:
                 return False
             conn.execute(update(shops).where(shops.c.id == shop_id).values(active_version=version))
             return True
+
+    # -- build jobs ---------------------------------------------------------------------------
+    def claim_build_job(self, worker: str, lease_seconds: float, *, max_attempts: int = 3,
+                        encoder_id: str | None = None, now: float | None = None) -> BuildJob | None:
+        """Claim the oldest queued job, or a running one whose lease expired; ``None`` if there is none.
+
+        ``SELECT … FOR UPDATE SKIP LOCKED`` (PostgreSQL): concurrent claimers each lock a different row
+        and never wait for one another. The UPDATE is also guarded by the attempt count it read, so a
+        back end without row locks (SQLite) cannot hand one job to two claimers either. A job already
+        tried ``max_attempts`` times fails (with its version) instead of being claimed again. With
+        ``encoder_id`` only versions stored for that encoder are claimed (a replica running another
+        encoder leaves them to the others).
+        """
+        now = time.time() if now is None else now
+        jobs = kb_build_jobs.c
+        query = select(kb_build_jobs).where(
+            or_(jobs.status == "queued", and_(jobs.status == "running", jobs.lease_until < now)))
+        if encoder_id is not None:
+            query = query.where(select(kb_versions.c.version)
+                                .where(kb_versions.c.shop_id == jobs.shop_id, kb_versions.c.version == jobs.version,
+                                       kb_versions.c.encoder_id == encoder_id).exists())
+        with self.engine.begin() as conn:
+            row = conn.execute(query.order_by(jobs.created_at, jobs.job_id).limit(1)
+                               .with_for_update(skip_locked=True, of=kb_build_jobs)).first()
+            if row is None:
+                return None
+            if row.attempts >= max_attempts:
+                note = (f"build job {row.job_id} failed: its worker stopped {row.attempts} time(s) before finishing "
+                        f"(last: {row.worker}); the previous active version stayed in service")
+                conn.execute(update(kb_build_jobs).where(jobs.job_id == row.job_id)
+                             .values(status="failed", error=note, lease_until=None, updated_at=_now()))
+                conn.execute(update(kb_versions).where(kb_versions.c.shop_id == row.shop_id,
+                                                       kb_versions.c.version == row.version,
+                                                       kb_versions.c.status == "building")
+                             .values(status="failed", note=note))
+                return None
+            claimed = conn.execute(
+                update(kb_build_jobs)
+                .where(jobs.job_id == row.job_id, jobs.attempts == row.attempts, jobs.status == row.status)
+                .values(status="running", worker=worker[:300], lease_until=now + lease_seconds,
+                        attempts=row.attempts + 1, updated_at=_now())).rowcount
+            if claimed != 1:
+                return None
+            fresh = conn.execute(select(kb_build_jobs).where(jobs.job_id == row.job_id)).one()
+        return _job(fresh)
+
+    def build_job_progress(self, job_id: str, worker: str, done: int, total: int, lease_seconds: float, *,
+                           now: float | None = None) -> bool:
+        """Record progress and renew the lease; ``False`` if ``worker`` no longer holds the job."""
+        now = time.time() if now is None else now
+        with self.engine.begin() as conn:
+            return conn.execute(
+                update(kb_build_jobs)
+                .where(kb_build_jobs.c.job_id == job_id, kb_build_jobs.c.worker == worker[:300],
+                       kb_build_jobs.c.status == "running")
+                .values(done=done, total=total, lease_until=now + lease_seconds, updated_at=_now())).rowcount == 1
+
+    def finish_build_job(self, job_id: str, worker: str, *, ok: bool, active: bool | None = None,
+                         error: str = "") -> bool:
+        """Mark a held job done or failed; ``False`` if ``worker`` no longer held it."""
+        values: dict = {"status": "done" if ok else "failed", "lease_until": None, "updated_at": _now(),
+                        "error": error[:2000]}
+        if ok:
+            values["active"] = active
+            values["done"] = kb_build_jobs.c.total
+        with self.engine.begin() as conn:
+            return conn.execute(
+                update(kb_build_jobs)
+                .where(kb_build_jobs.c.job_id == job_id, kb_build_jobs.c.worker == worker[:300],
+                       kb_build_jobs.c.status == "running")
+                .values(**values)).rowcount == 1
+
+    def get_build_job(self, shop_id: str, job_id: str) -> BuildJob:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(kb_build_jobs).where(kb_build_jobs.c.job_id == job_id,
+                                                           kb_build_jobs.c.shop_id == shop_id)).first()
+        if row is None:
+            raise ItemNotFound(f"shop {shop_id!r} has no build job {job_id!r}")
+        return _job(row)
 
     def get_version(self, shop_id: str, version: int) -> KbVersion:
         for v in self.list_versions(shop_id, version=version):

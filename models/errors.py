@@ -38,6 +38,7 @@ __all__ = [
     "Forbidden",
     "RateLimited",
     "RequestNotFound",
+    "BuildFailed",
 ]
 
 
@@ -154,6 +155,12 @@ class VersionNotActivatable(Conflict):
     another encoder."""
 
     code = "version_not_activatable"
+
+
+class BuildFailed(SmartReplyError, RuntimeError):
+    """A queued index build failed in the replica that ran it; the previous active version kept serving."""
+
+    code = "build_failed"
 
 
 class NotFound(SmartReplyError, LookupError):

@@ -51,6 +51,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         for shop_id, version in report.failed:
             logger.warning("recovered: shop %s version %d was abandoned mid-build and is marked failed",
                            shop_id, version)
+        if runtime.uses_build_jobs:
+            # Claim index builds queued by any replica (before the demo import, which waits for one).
+            runtime.build_worker.start()
         if demo:
             result = runtime.ensure_demo_shop()
             if result is not None:

@@ -114,6 +114,16 @@ class Settings(BaseSettings):
         0.6, ge=0.0, le=1.0, description="A request whose best suggestion scores below this counts as unanswered.")
     unanswered_cluster_threshold: float = Field(
         0.82, ge=0.0, le=1.0, description="Cosine at which two unanswered messages join one cluster.")
+    build_jobs: Literal["auto", "on", "off"] = Field(
+        "auto", description="Index builds of uploads as jobs in the database, claimed by any replica's worker "
+        "(SELECT ... FOR UPDATE SKIP LOCKED); auto = on for PostgreSQL, off (built in the request) for SQLite.")
+    build_lease_seconds: float = Field(
+        60.0, gt=0.0, le=3600.0, description="A claimed build job's lease, renewed with every batch embedded; a job "
+        "whose worker stopped is claimed again once it has expired. Replica clocks must agree to well within it.")
+    build_poll_seconds: float = Field(
+        1.0, gt=0.0, le=60.0, description="How often an idle build worker looks for queued jobs.")
+    build_wait_seconds: float = Field(
+        600.0, gt=0.0, description="How long an upload waits for its build job before answering 202 with the job.")
     index_memory_budget_bytes: int = Field(
         512 * 1024 * 1024, ge=0, description="Memory for loaded shop indexes per process (estimated as "
         "ntotal x dim x 4 + phrasing texts); least recently used shops are evicted beyond it. 0 = no limit.")

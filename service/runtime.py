@@ -13,15 +13,17 @@ from pathlib import Path
 
 from knowledge_base.analytics import EventLog
 from knowledge_base.importer import ImportMode, ImportResult, RecoveryReport, file_digest
+from knowledge_base.index import index_dir
+from knowledge_base.jobs import BuildWorker, SubmittedImport, submit_import
 from knowledge_base.manager import KnowledgeBase
 from knowledge_base.parsing import ParseLimits
 from knowledge_base.quick_phrases import QuickPhraseBook, QuickPhraseLimits
 from knowledge_base.keys import KeyRing
 from knowledge_base.rulebook import RuleBook
 from knowledge_base.rules import RuleLimits
-from knowledge_base.store import KbStore
+from knowledge_base.store import BuildJob, KbStore
 from models.encoder import Encoder, load_encoder
-from models.errors import ArtifactMismatch, NotFound, SmartReplyError
+from models.errors import ArtifactMismatch, BuildFailed, NotFound, SmartReplyError
 from models.intent import IntentClassifier
 from models.normalize import normalize_text
 
@@ -171,8 +173,67 @@ class Runtime:
                         limits=RuleLimits(max_rules=s.max_rules, max_reply_chars=s.max_answer_chars),
                         parse_limits=self.parse_limits)
 
+    # -- index builds as jobs (PostgreSQL replicas) ------------------------------------------
+    @property
+    def uses_build_jobs(self) -> bool:
+        mode = self.settings.build_jobs
+        return mode == "on" or (mode == "auto" and self.settings.database_url.startswith("postgresql"))
+
+    @cached_property
+    def build_worker(self) -> BuildWorker:
+        s = self.settings
+        return BuildWorker(self.store, s.index_dir, self.encoder, lease_seconds=s.build_lease_seconds,
+                           poll_seconds=s.build_poll_seconds, normalise=normalize_text, on_done=self._build_job_done)
+
+    def _build_job_done(self, job: BuildJob, ok: bool) -> None:
+        self.metrics.builds.labels(outcome="ok" if ok else "failed").inc()
+        self._active_version_changed(job.shop_id)
+
+    def submit_file(self, shop_id: str, filename: str, data: bytes, *, mode: ImportMode = "reject") -> SubmittedImport:
+        """Validate and store the upload, queue its index build, and return at once (jobs path only)."""
+        submitted = submit_import(self.store, self.encoder.model_id, shop_id, filename, data,
+                                  limits=self.parse_limits, mode=mode)
+        self.build_worker.wake()
+        return submitted
+
+    def wait_for_build(self, shop_id: str, job_id: str, timeout: float | None = None) -> BuildJob:
+        """The job once done or failed, or as it is after ``timeout`` seconds. Runs queued jobs itself when
+        this process has no worker thread (the CLI), so a waiting upload never depends on a server."""
+        deadline = time.monotonic() + (self.settings.build_wait_seconds if timeout is None else timeout)
+        worker_running = "build_worker" in self.__dict__ and self.build_worker.running
+        while True:
+            job = self.store.get_build_job(shop_id, job_id)
+            if job.status in ("done", "failed") or time.monotonic() >= deadline:
+                return job
+            if not worker_running and self.build_worker.run_once() is not None:
+                continue
+            time.sleep(0.05)
+
+    def _import_as_job(self, shop_id: str, filename: str, data: bytes, mode: ImportMode) -> ImportResult:
+        started = time.perf_counter()
+        submitted = self.submit_file(shop_id, filename, data, mode=mode)
+        job = self.wait_for_build(shop_id, submitted.job_id)
+        if job.status == "failed":
+            raise BuildFailed(f"shop {shop_id!r}: building version {job.version} failed ({job.error}); the previous "
+                              "active version is still served", details=[{"job_id": job.job_id}])
+        if job.status != "done":
+            raise BuildFailed(f"shop {shop_id!r}: version {job.version} is still building after "
+                              f"{self.settings.build_wait_seconds:g}s (job {job.job_id}); follow it at "
+                              f"/v1/shops/{shop_id}/kb/jobs/{job.job_id}", details=[{"job_id": job.job_id}])
+        self._active_version_changed(shop_id)
+        return ImportResult(shop_id=shop_id, version=job.version, active=bool(job.active), entries=submitted.entries,
+                            enabled_entries=submitted.enabled_entries, phrasings=job.total,
+                            seconds=time.perf_counter() - started,
+                            index_path=index_dir(self.settings.index_dir, shop_id, job.version),
+                            warnings=submitted.warnings, skipped=submitted.skipped,
+                            skipped_rows=submitted.skipped_rows, mode=mode)
+
     def import_file(self, shop_id: str, filename: str, data: bytes, progress=None, *,
                     mode: ImportMode = "reject") -> ImportResult:
+        """Import and activate an upload: built in this request (SQLite), or as a build job that any
+        replica's worker claims, waiting for it (PostgreSQL, ``build_jobs``)."""
+        if self.uses_build_jobs:
+            return self._import_as_job(shop_id, filename, data, mode)
         metrics = self.metrics
         metrics.builds_running.inc()
         started = time.perf_counter()
@@ -219,6 +280,8 @@ class Runtime:
         return self.import_file(DEMO_SHOP_ID, DEMO_FAQ_PATH.name, data)
 
     def close(self) -> None:
+        if "build_worker" in self.__dict__:
+            self.build_worker.stop()
         if "events" in self.__dict__:
             self.events.close()
         if "store" in self.__dict__:

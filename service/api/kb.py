@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, File, Query, UploadFile, status
-from fastapi.responses import Response
+from fastapi import APIRouter, File, Path, Query, UploadFile, status
+from fastapi.responses import JSONResponse, Response
 
 from knowledge_base.editing import EntryDiff
 from knowledge_base.export import MEDIA_TYPES, template_file
 from knowledge_base.importer import EditResult
 from knowledge_base.schema import FaqEntry, KbVersion
+from knowledge_base.store import BuildJob
 from models.errors import UploadTooLarge
 
 from .deps import MAX_NUMBER, AdminShop, EntryId, RuntimeDep, VersionNo
 from .schemas import (
+    BuildJobPublic,
     EntryChange,
     EntryEditResponse,
     EntryIn,
@@ -68,19 +70,35 @@ def _edit(r: EditResult) -> EntryEditResponse:
                              embedded=r.embedded, seconds=round(r.seconds, 3))
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=KbUploadResponse, responses=_ERRORS)
+def _job(job: BuildJob) -> BuildJobPublic:
+    return BuildJobPublic(job_id=job.job_id, shop_id=job.shop_id, version=job.version, status=job.status,
+                          done=job.done, total=job.total, attempts=job.attempts, active=job.active, error=job.error,
+                          created_at=job.created_at, updated_at=job.updated_at)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=KbUploadResponse,
+             responses={**_ERRORS, 202: {"model": BuildJobPublic,
+                                         "description": "Queued (wait=false, PostgreSQL build jobs only)."}})
 def upload_kb(
     shop_id: AdminShop, runtime: RuntimeDep,
     file: UploadFile = File(description="FAQ as .xlsx, .csv (UTF-8 or GBK), .json or .jsonl"),
     mode: Literal["reject", "partial"] = Query("reject", description="reject: any error row rejects the whole "
                                                "file; partial: import the valid rows and report the rest."),
-) -> KbUploadResponse:
+    wait: bool = Query(True, description="true: answer once the version is built and active (201). false: "
+                       "answer 202 with the build job as soon as the file is validated and stored, when builds "
+                       "run as jobs (PostgreSQL); on SQLite the build always runs in the request."),
+) -> KbUploadResponse | JSONResponse:
     """Import a FAQ file as a new version; it becomes active once fully validated, embedded and indexed.
 
     In reject mode, on any invalid row nothing is imported and the 422 body lists every problem with
     its sheet, row, column, code and reason.
     """
     data = read_upload(file, runtime.settings.max_upload_bytes)
+    if not wait and runtime.uses_build_jobs:
+        submitted = runtime.submit_file(shop_id, file.filename or "upload", data, mode=mode)
+        job = runtime.store.get_build_job(shop_id, submitted.job_id)
+        return JSONResponse(status_code=status.HTTP_202_ACCEPTED, content=_job(job).model_dump(mode="json"),
+                            headers={"Location": f"/v1/shops/{shop_id}/kb/jobs/{job.job_id}"})
     result = runtime.import_file(shop_id, file.filename or "upload", data, mode=mode)
     return KbUploadResponse(
         shop_id=result.shop_id, version=result.version, active=result.active, entries=result.entries,
@@ -88,6 +106,13 @@ def upload_kb(
         warnings=[Problem(**w.as_dict()) for w in result.warnings], mode=result.mode,
         skipped_rows=result.skipped_rows, skipped=[Problem(**p.as_dict()) for p in result.skipped],
     )
+
+
+@router.get("/jobs/{job_id}", response_model=BuildJobPublic, responses=_NOT_FOUND)
+def get_build_job(shop_id: AdminShop, runtime: RuntimeDep,
+                  job_id: str = Path(max_length=32, pattern=r"^[0-9a-f]{1,32}$")) -> BuildJobPublic:
+    """An upload's index build: queued, running (done/total phrasings embedded), done or failed."""
+    return _job(runtime.store.get_build_job(shop_id, job_id))
 
 
 @router.get("/versions", response_model=KbVersionList, responses=_NOT_FOUND)

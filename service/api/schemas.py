@@ -52,6 +52,20 @@ class KbUploadResponse(BaseModel):
     skipped: list[Problem] = Field(default_factory=list, description="The errors of the rows left out.")
 
 
+class BuildJobPublic(BaseModel):
+    job_id: str
+    shop_id: str
+    version: int = Field(description="The knowledge-base version this job builds.")
+    status: str = Field(description="queued | running | done | failed")
+    done: int = Field(description="Phrasings embedded so far.")
+    total: int = Field(description="Phrasings to embed.")
+    attempts: int = Field(description="Times a worker claimed it (more than 1 after a worker stopped).")
+    active: bool | None = Field(None, description="Once done: whether the version became the active one.")
+    error: str = ""
+    created_at: datetime
+    updated_at: datetime
+
+
 class KbVersionPublic(BaseModel):
     version: int
     status: str

@@ -130,3 +130,157 @@ def template(output: Annotated[Path, typer.Argument(help="faq-template.xlsx or .
         raise typer.Exit(1)
     output.write_bytes(template_file(fmt))
     typer.echo(f"template written to {output}")
+
+
+@app.command("mine")
+def mine(
+    chatlog: Annotated[Path, typer.Argument(help="Chat log: JDDC chat TSV (7 columns) or JSONL of conversations "
+                                            '({"conversation_id", "turns": [{"role", "text"}]}).', exists=True,
+                                            dir_okay=False, readable=True)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="FAQ CSV to write (importable with `kb import`).",
+                                      dir_okay=False, envvar="SMARTREPLY_MINE_OUT")],
+    min_size: Annotated[int, typer.Option("--min-size", min=1, envvar="SMARTREPLY_MINE_MIN_SIZE",
+                                          help="Conversations a cluster needs to become an entry.")] = 3,
+    threshold: Annotated[float, typer.Option("--threshold", min=0.0, max=1.0, envvar="SMARTREPLY_MINE_THRESHOLD",
+                                             help="Cosine at which two buyer questions join a cluster.")] = 0.9,
+    max_clusters: Annotated[int, typer.Option("--max-clusters", min=1, envvar="SMARTREPLY_MINE_MAX_CLUSTERS",
+                                              help="Entries to write at most (largest clusters first).")] = 200,
+    max_similar: Annotated[int, typer.Option("--max-similar", min=0, envvar="SMARTREPLY_MINE_MAX_SIMILAR",
+                                             help="相似问题 per entry at most.")] = 10,
+    fmt: Annotated[str, typer.Option("--format", envvar="SMARTREPLY_MINE_FORMAT",
+                                     help="auto (by suffix / first line), jddc or jsonl.")] = "auto",
+    method: Annotated[str, typer.Option("--method", envvar="SMARTREPLY_MINE_METHOD",
+                                        help="auto, agglomerative (average linkage) or leader (greedy, FAISS; "
+                                             "for large logs).")] = "auto",
+    report: Annotated[Path | None, typer.Option("--report", dir_okay=False,
+                                                help="Also write every cluster (members with counts, replies) "
+                                                     "as JSON, for review.")] = None,
+) -> None:
+    """Mine FAQ candidates from a chat log: cluster buyer questions, pair them with agent replies."""
+    if fmt not in ("auto", "jddc", "jsonl"):
+        typer.echo("Error: --format must be auto, jddc or jsonl", err=True)
+        raise typer.Exit(1)
+    if method not in ("auto", "agglomerative", "leader"):
+        typer.echo("Error: --method must be auto, agglomerative or leader", err=True)
+        raise typer.Exit(1)
+    if out.suffix.lower() != ".csv":
+        typer.echo("Error: --out must end in .csv", err=True)
+        raise typer.Exit(1)
+    settings = settings_from()
+    setup_logging(settings, quiet=True)
+    with cli_errors():
+        import json
+
+        from knowledge_base.mining import MiningOptions, mine_faq, read_chat_log
+        from models.normalize import normalize_text
+
+        conversations = read_chat_log(chatlog, fmt)  # type: ignore[arg-type]
+        runtime = runtime_with_encoder(settings)
+        options = MiningOptions(threshold=threshold, min_size=min_size, max_clusters=max_clusters,
+                                max_similar=max_similar, method=method)  # type: ignore[arg-type]
+        with typer.progressbar(length=1, label="embedding questions", file=None) as bar:
+            def progress(phase: str, done: int, total: int) -> None:
+                bar.label = f"embedding {phase}" if phase != "clustering" else "clustering"
+                if bar.length != total:
+                    bar.length, bar.pos = total, 0
+                bar.update(done - bar.pos)
+
+            result = mine_faq(conversations, runtime.encoder, options, normalise=normalize_text,
+                              limits=runtime.parse_limits, progress=progress)
+        _write_atomic(out, result.to_csv())
+        if report is not None:
+            _write_atomic(report, json.dumps({
+                "stats": result.stats, "threshold": threshold, "min_size": min_size,
+                "clusters": [{"id": c.id, "size": c.size, "cohesion": round(c.cohesion, 4), "question": c.question,
+                              "answer": c.answer, "members": c.members, "replies": c.replies[:20]}
+                             for c in result.clusters]}, ensure_ascii=False, indent=1).encode("utf-8"))
+    s = result.stats
+    typer.echo(f"{s.get('conversations', 0)} conversations, {s.get('question_turns', 0)} question turns "
+               f"({s.get('distinct_questions', 0)} distinct, {s.get('dropped_turns', 0)} other buyer turns left out)")
+    typer.echo(f"{s.get('clusters_total', 0)} clusters, {s.get('clusters_min_size', 0)} with ≥ {min_size} "
+               f"conversations; dropped: {s.get('dropped_no_reply', 0)} without a substantive reply, "
+               f"{s.get('dropped_compliance', 0)} whose replies all failed the compliance check "
+               f"({s.get('replies_blocked_by_compliance', 0)} replies blocked), {s.get('dropped_invalid', 0)} invalid")
+    sizes = ", ".join(str(c.size) for c in result.clusters[:10])
+    typer.echo(f"{len(result.entries)} entries written to {out} (largest: {sizes or '-'}); review, then "
+               f"`smartreply kb import {out} --shop SHOP`")
+
+
+@app.command("mine-coverage")
+def mine_coverage(
+    faq: Annotated[Path, typer.Argument(help="A FAQ file (e.g. what `kb mine` wrote).", exists=True, dir_okay=False)],
+    dev_questions: Annotated[Path, typer.Option("--dev-questions", exists=True, dir_okay=False,
+                                                help="JDDC 2019 dev/test questions file (dev_question.txt format).")],
+    dev_answers: Annotated[Path, typer.Option("--dev-answers", exists=True, dir_okay=False,
+                                              help="The matching answers file (dev_answer.txt format).")],
+    thresholds: Annotated[str, typer.Option("--thresholds", help="Comma-separated cosine thresholds.")]
+    = "0.80,0.85,0.88,0.90,0.92,0.95",
+    pairs_out: Annotated[Path | None, typer.Option("--pairs-out", dir_okay=False,
+                                                   help="Write each buyer turn with its nearest mined question "
+                                                        "and the cosine (JSONL), for a manual check.")] = None,
+) -> None:
+    """Share of JDDC buyer turns whose nearest mined question (standard or similar) reaches a cosine."""
+    try:
+        cuts = sorted(float(t) for t in thresholds.split(",") if t.strip())
+    except ValueError:
+        typer.echo("Error: --thresholds must be numbers separated by commas, e.g. 0.85,0.9", err=True)
+        raise typer.Exit(1) from None
+    settings = settings_from()
+    setup_logging(settings, quiet=True)
+    with cli_errors():
+        import json
+
+        import numpy as np
+
+        from eval.datasets import load_jddc_dev
+        from knowledge_base.mining import is_question_like, normalise_placeholders
+        from knowledge_base.parsing import parse_kb_file
+        from models.normalize import normalize_text
+
+        parsed = parse_kb_file(faq.name, faq.read_bytes(), _parse_limits(settings))
+        phrasings = [(e.id, text) for e in parsed.entries if e.enabled for text in e.phrasings]
+        if not phrasings:
+            typer.echo(f"Error: {faq} holds no enabled entries", err=True)
+            raise typer.Exit(1)
+        turns = load_jddc_dev(dev_questions, dev_answers)
+        queries = [normalise_placeholders(t.query) for t in turns]
+        encoder = runtime_with_encoder(settings).encoder
+        kb = encoder.encode([normalize_text(t) for _, t in phrasings])
+        qv = encoder.encode([normalize_text(q) for q in queries])
+        sims = qv @ kb.T
+        best = sims.argmax(axis=1)
+        score = sims[np.arange(len(queries)), best]
+        asks = np.array([is_question_like(q) for q in queries])
+    typer.echo(f"{len(turns)} buyer turns ({int(asks.sum())} question-like), {len(parsed.entries)} entries, "
+               f"{len(phrasings)} phrasings")
+    typer.echo("threshold  covered(all turns)  covered(question-like turns)")
+    for cut in cuts:
+        hit = score >= cut
+        typer.echo(f"{cut:9.2f}  {hit.mean():18.1%}  {hit[asks].mean() if asks.any() else 0:28.1%}")
+    if pairs_out is not None:
+        with pairs_out.open("w", encoding="utf-8") as fh:
+            for turn, q, i, s, a in zip(turns, queries, best, score, asks):
+                fh.write(json.dumps({"session": turn.session, "index": turn.index, "query": q, "question_like": bool(a),
+                                     "entry_id": phrasings[i][0], "nearest": phrasings[i][1],
+                                     "cosine": round(float(s), 4)}, ensure_ascii=False) + "\n")
+
+
+def _parse_limits(settings):  # noqa: ANN001, ANN202 - the parse limits the server applies
+    from ..runtime import Runtime
+
+    return Runtime(settings).parse_limits
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,173 @@
+"""Index builds as jobs, for replicas sharing one PostgreSQL and one index directory.
+
+An upload parses and validates the file, then stores the version (``building``) and a ``queued``
+job in one transaction (``submit_import``). A ``BuildWorker`` thread in every replica claims jobs
+(``KbStore.claim_build_job``: ``SELECT … FOR UPDATE SKIP LOCKED``), embeds and indexes the version,
+saves the index folder atomically and activates the version (never over a newer one), renewing its
+lease with every progress report. A worker that dies leaves its job ``running`` with a lease that
+expires; the next claim after that builds it again (up to ``max_attempts``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from models.errors import InvalidUpload, ValidationProblem
+
+from .importer import ImportMode, file_digest
+from .index import TextEncoder, build_index, save_index
+from .parsing import ParseLimits, parse_kb_file
+from .store import BuildJob, KbStore
+
+__all__ = ["SubmittedImport", "submit_import", "run_build_job", "BuildWorker", "LeaseLost", "worker_name"]
+
+logger = logging.getLogger(__name__)
+
+
+class LeaseLost(Exception):
+    """The worker's lease on a job expired and another worker claimed it (internal)."""
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+@dataclass
+class SubmittedImport:
+    shop_id: str
+    version: int
+    job_id: str
+    entries: int
+    enabled_entries: int
+    phrasings: int
+    warnings: list[ValidationProblem] = field(default_factory=list)
+    skipped: list[ValidationProblem] = field(default_factory=list)
+    skipped_rows: int = 0
+    mode: str = "reject"
+
+
+def submit_import(store: KbStore, encoder_id: str, shop_id: str, filename: str, data: bytes, *,
+                  limits: ParseLimits | None = None, mode: ImportMode = "reject") -> SubmittedImport:
+    """Validate ``data`` exactly as ``import_kb_file`` does, then store the version and queue its build."""
+    if mode not in ("reject", "partial"):
+        raise ValueError(f"mode must be 'reject' or 'partial', not {mode!r}")
+    parsed = parse_kb_file(filename, data, limits)
+    errors = parsed.errors
+    if errors and mode == "reject":
+        raise InvalidUpload(
+            f"{filename}: {len(errors)} problem(s) found; nothing was imported. Fix the rows listed and upload again "
+            "(or import the valid rows with mode=partial).",
+            parsed.problems,
+        )
+    if not parsed.entries:
+        raise InvalidUpload(f"{filename}: no valid entries found; nothing was imported", parsed.problems)
+    note = f"partial import: {parsed.rows_with_errors} row(s) with errors left out" if errors else ""
+    job_id = uuid.uuid4().hex
+    version = store.create_version(shop_id, parsed.entries, source=f"{filename} sha256:{file_digest(data)[:16]}",
+                                   encoder_id=encoder_id, note=note, job_id=job_id)
+    logger.info("shop %s: version %d queued as build job %s", shop_id, version, job_id)
+    return SubmittedImport(shop_id=shop_id, version=version, job_id=job_id, entries=len(parsed.entries),
+                           enabled_entries=sum(e.enabled for e in parsed.entries),
+                           phrasings=sum(len(e.phrasings) for e in parsed.entries if e.enabled),
+                           warnings=[p for p in parsed.problems if p.severity != "error"], skipped=errors,
+                           skipped_rows=parsed.rows_with_errors, mode=mode)
+
+
+def run_build_job(store: KbStore, index_root: Path, encoder: TextEncoder, job: BuildJob, *, worker: str,
+                  lease_seconds: float, normalise: Callable[[str], str] = lambda s: s) -> bool:
+    """Build, save and activate a claimed job's version. Returns whether this worker finished it.
+
+    A failure marks the version and the job failed (the active version keeps serving); a lost lease
+    (another worker took the job over) stops quietly and leaves the job to its new holder.
+    """
+    def progress(done: int, total: int) -> None:
+        if not store.build_job_progress(job.job_id, worker, done, total, lease_seconds):
+            raise LeaseLost(job.job_id)
+
+    try:
+        entries = store.entries(job.shop_id, job.version)
+        shop_index = build_index(job.shop_id, job.version, entries, encoder, progress=progress, normalise=normalise)
+        progress(shop_index.size, shop_index.size)  # a last lease check before the folder is written
+        save_index(index_root, shop_index)
+        active = store.activate(job.shop_id, job.version, only_if_newer=True)
+    except LeaseLost:
+        logger.warning("build job %s (shop %s v%d): lease lost to another worker; stopped", job.job_id,
+                       job.shop_id, job.version)
+        return False
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        logger.exception("build job %s (shop %s v%d) failed", job.job_id, job.shop_id, job.version)
+        store.mark_failed(job.shop_id, job.version, reason)
+        store.finish_build_job(job.job_id, worker, ok=False, error=reason)
+        return False
+    store.finish_build_job(job.job_id, worker, ok=True, active=active)
+    logger.info("build job %s: shop %s version %d built (%d phrasings)%s", job.job_id, job.shop_id, job.version,
+                shop_index.size, ", active" if active else "")
+    return True
+
+
+class BuildWorker:
+    """A daemon thread that claims and runs build jobs until ``stop()``; ``wake()`` skips the poll wait."""
+
+    def __init__(self, store: KbStore, index_root: Path, encoder: TextEncoder, *, lease_seconds: float = 60.0,
+                 poll_seconds: float = 1.0, max_attempts: int = 3, normalise: Callable[[str], str] = lambda s: s,
+                 on_done: Callable[[BuildJob, bool], None] = lambda job, ok: None) -> None:
+        self.store = store
+        self.index_root = index_root
+        self.encoder = encoder
+        self.lease_seconds = lease_seconds
+        self.poll_seconds = poll_seconds
+        self.max_attempts = max_attempts
+        self.normalise = normalise
+        self.on_done = on_done
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="smartreply-build-worker", daemon=True)
+            self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def run_once(self) -> BuildJob | None:
+        """Claim and run one job if there is one (the thread's loop body; tests call it directly)."""
+        worker = worker_name()
+        job = self.store.claim_build_job(worker, self.lease_seconds, max_attempts=self.max_attempts,
+                                         encoder_id=self.encoder.model_id)
+        if job is None:
+            return None
+        ok = run_build_job(self.store, self.index_root, self.encoder, job, worker=worker,
+                           lease_seconds=self.lease_seconds, normalise=self.normalise)
+        self.on_done(job, ok)
+        return job
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                job = self.run_once()
+            except Exception:  # the database is away for a moment: log, wait, try again
+                logger.exception("build worker: claiming a job failed")
+                job = None
+            if job is None:
+                self._wake.wait(self.poll_seconds)
+                self._wake.clear()
