@@ -53,7 +53,7 @@ class Runtime:
 
     @cached_property
     def encoder(self) -> Encoder:
-        _pin_faiss_threads(self.settings.encoder_threads)
+        _pin_threads(self.settings.encoder_threads)
         return load_encoder(
             self.settings.encoder,
             backend=self.settings.encoder_backend,
@@ -288,9 +288,13 @@ class Runtime:
             self.store.close()
 
 
-def _pin_faiss_threads(threads: int) -> None:
+def _pin_threads(threads: int) -> None:
     # FAISS's OpenMP pool makes a flat search 10-30x slower with 2 threads on 2 cores than with one;
-    # one thread per process, and more processes, is the measured optimum.
+    # one thread per process, and more processes, is the measured optimum. The same holds for the
+    # BLAS behind numpy (the reranker's centroid product): with its default threads, 16 concurrent
+    # requests oversubscribed 2 cores and throughput fell from 118/s at concurrency 1 to 70/s at 16.
     import faiss
+    from threadpoolctl import threadpool_limits
 
     faiss.omp_set_num_threads(threads)
+    threadpool_limits(limits=threads)
