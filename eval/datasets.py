@@ -366,26 +366,22 @@ class ReplyPair:
 
 
 def load_jddc_chat(path: Path) -> dict[str, list[ChatTurn]]:
-    """Sessions of a JDDC 2019 chat log, consecutive messages of one speaker merged into a turn."""
+    """Sessions of a JDDC 2019 chat log, consecutive messages of one speaker merged into a turn.
+
+    The product's own reader (``knowledge_base.mining``, which mines FAQs from the same format)
+    parses the file; placeholders are then made canonical as in the other JDDC loaders.
+    """
+    from knowledge_base.mining import read_jddc_chat
+    from models.errors import UploadError
+
+    try:
+        conversations = read_jddc_chat(Path(path))
+    except UploadError as exc:
+        raise DatasetError(exc.message) from exc
     sessions: dict[str, list[ChatTurn]] = {}
-    with Path(path).open(encoding="utf-8-sig", newline="") as fh:
-        for n, raw in enumerate(fh, start=1):
-            line = raw.rstrip("\r\n")
-            if not line.strip():
-                continue
-            cols = line.split("\t")
-            if len(cols) < 7 or cols[2] not in ("0", "1"):
-                raise DatasetError(f"{path}: line {n} is not a 7-column JDDC chat-log row "
-                                   "(session, user, waiter_send 0/1, is_transfer, is_repeat, sku, content)")
-            session, speaker = cols[0], "agent" if cols[2] == "1" else "buyer"
-            text = join_messages("\t".join(cols[6:]))
-            if not text:
-                continue
-            turns = sessions.setdefault(session, [])
-            if turns and turns[-1].speaker == speaker:
-                turns[-1] = ChatTurn(speaker, f"{turns[-1].text} {text}")
-            else:
-                turns.append(ChatTurn(speaker, text))
+    for conversation in conversations:
+        turns = [ChatTurn(t.role, join_messages(t.text)) for t in conversation.turns]
+        sessions[conversation.id] = [t for t in turns if t.text]
     return sessions
 
 
