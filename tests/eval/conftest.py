@@ -11,9 +11,26 @@ FIXTURES = REPO / "tests" / "data" / "eval"
 SHARED_DATA = Path(os.environ.get("SMARTREPLY_EVAL_DATA", REPO.parent / "shared" / "data"))
 
 
-@pytest.fixture
-def fixtures() -> Path:
-    return FIXTURES
+# JDDC writes desensitised values as placeholders ([数字x], emoji codes #E-s[数字x]). The committed
+# fixtures hold plain values, so that no tracked data file can be mistaken for a copy of the real
+# logs; the loaders' placeholder handling is exercised by putting the format's markers back here.
+_PLACEHOLDERS = {
+    "chat_log.txt": [("我买的3件", "我买的[数字x]件"), ("\t好的\n", "\t#E-s[数字x]\n")],
+    "dev_answer.txt": [("预计3天送达", "预计[数字x]天送达"), ("好的<sep>再见", "#E-s33<sep>再见")],
+}
+
+
+@pytest.fixture(scope="session")
+def fixtures(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("fixtures") / FIXTURES.name  # runs name data files by folder/file
+    root.mkdir()
+    for source in FIXTURES.iterdir():
+        data = source.read_bytes()
+        for plain, marked in _PLACEHOLDERS.get(source.name, []):
+            assert plain.encode() in data, f"{source.name} no longer contains {plain!r}"
+            data = data.replace(plain.encode(), marked.encode(), 1)
+        (root / source.name).write_bytes(data)
+    return root
 
 
 def require_shared(*relative: str) -> list[Path]:
