@@ -79,7 +79,10 @@ class IntentClassifier:
         return self.classes_[proba.argmax(axis=1)]
 
     def predict_one(self, vector: np.ndarray, top: int = 3) -> IntentPrediction:
-        proba = self.predict_proba(vector.reshape(1, -1))[0]
+        return self.prediction(self.predict_proba(vector.reshape(1, -1))[0], top)
+
+    def prediction(self, proba: np.ndarray, top: int = 3) -> IntentPrediction:
+        """The ranked intents of one row of ``predict_proba``."""
         order = np.argsort(-proba)[:top]
         ranked = [(str(self.classes_[i]), float(proba[i])) for i in order]
         return IntentPrediction(intent=ranked[0][0], confidence=ranked[0][1], top=ranked)

@@ -227,8 +227,10 @@ class Suggester:
         vectors = self.encoder.encode([query, self.normalise(previous)] if use_context else [query])
         vector = blend_context(vectors[0], vectors[1] if use_context else None, opts.context_weight)
         t2 = time.perf_counter()
-        intent = self.intent_model.predict_one(vector) if self.intent_model is not None else None
-        intent_proba = self.intent_model.predict_proba(vector[None, :])[0] if self.intent_model is not None else None
+        intent_proba = intent = None
+        if self.intent_model is not None:
+            intent_proba = self.intent_model.predict_proba(vector[None, :])[0]
+            intent = self.intent_model.prediction(intent_proba)
         if self.search_threads is not None and not getattr(self._pinned, "done", False):
             faiss.omp_set_num_threads(self.search_threads)
             self._pinned.done = True
