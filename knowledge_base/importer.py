@@ -34,7 +34,7 @@ from .index import (
     remove_orphans,
     save_index,
 )
-from .parsing import ParseLimits, parse_kb_file
+from .parsing import ParseLimits, ParsedKb, parse_kb_file
 from .schema import FaqEntry, KbVersion
 from .store import KbStore
 
@@ -103,6 +103,29 @@ def file_digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def validate_upload(filename: str, data: bytes, *, limits: ParseLimits | None = None,
+                    mode: ImportMode = "reject") -> tuple[ParsedKb, str, str]:
+    """Parse and gate an upload: (parsed file, version source, version note), or ``InvalidUpload``.
+
+    The one gate for both paths: building in the request and queueing a build job.
+    """
+    if mode not in ("reject", "partial"):
+        raise ValueError(f"mode must be 'reject' or 'partial', not {mode!r}")
+    parsed = parse_kb_file(filename, data, limits)
+    errors = parsed.errors
+    if errors and mode == "reject":
+        raise InvalidUpload(
+            f"{filename}: {len(errors)} problem(s) found; nothing was imported. Fix the rows listed and upload again "
+            "(or import the valid rows with mode=partial).",
+            parsed.problems,
+        )
+    if not parsed.entries:
+        raise InvalidUpload(f"{filename}: no valid entries found; nothing was imported", parsed.problems)
+    source = f"{filename} sha256:{file_digest(data)[:16]}"
+    note = f"partial import: {parsed.rows_with_errors} row(s) with errors left out" if errors else ""
+    return parsed, source, note
+
+
 def import_kb_file(
     store: KbStore,
     index_root: Path,
@@ -122,20 +145,8 @@ def import_kb_file(
     stored. ``mode="partial"``: rows with errors are left out and reported in ``skipped``; the file is
     rejected only if no valid row remains.
     """
-    if mode not in ("reject", "partial"):
-        raise ValueError(f"mode must be 'reject' or 'partial', not {mode!r}")
-    parsed = parse_kb_file(filename, data, limits)
+    parsed, source, note = validate_upload(filename, data, limits=limits, mode=mode)
     errors = parsed.errors
-    if errors and mode == "reject":
-        raise InvalidUpload(
-            f"{filename}: {len(errors)} problem(s) found; nothing was imported. Fix the rows listed and upload again "
-            "(or import the valid rows with mode=partial).",
-            parsed.problems,
-        )
-    if not parsed.entries:
-        raise InvalidUpload(f"{filename}: no valid entries found; nothing was imported", parsed.problems)
-    source = f"{filename} sha256:{file_digest(data)[:16]}"
-    note = f"partial import: {parsed.rows_with_errors} row(s) with errors left out" if errors else ""
     result = import_entries(store, index_root, encoder, shop_id, parsed.entries, source=source, note=note,
                             normalise=normalise, progress=progress)
     result.warnings = [p for p in parsed.problems if p.severity != "error"]

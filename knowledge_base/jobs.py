@@ -19,11 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from models.errors import InvalidUpload, ValidationProblem
+from models.errors import ValidationProblem
 
-from .importer import ImportMode, file_digest
+from .importer import ImportMode, validate_upload
 from .index import TextEncoder, build_index, save_index
-from .parsing import ParseLimits, parse_kb_file
+from .parsing import ParseLimits
 from .store import BuildJob, KbStore
 
 __all__ = ["SubmittedImport", "submit_import", "run_build_job", "BuildWorker", "LeaseLost", "worker_name"]
@@ -56,22 +56,11 @@ class SubmittedImport:
 def submit_import(store: KbStore, encoder_id: str, shop_id: str, filename: str, data: bytes, *,
                   limits: ParseLimits | None = None, mode: ImportMode = "reject") -> SubmittedImport:
     """Validate ``data`` exactly as ``import_kb_file`` does, then store the version and queue its build."""
-    if mode not in ("reject", "partial"):
-        raise ValueError(f"mode must be 'reject' or 'partial', not {mode!r}")
-    parsed = parse_kb_file(filename, data, limits)
+    parsed, source, note = validate_upload(filename, data, limits=limits, mode=mode)
     errors = parsed.errors
-    if errors and mode == "reject":
-        raise InvalidUpload(
-            f"{filename}: {len(errors)} problem(s) found; nothing was imported. Fix the rows listed and upload again "
-            "(or import the valid rows with mode=partial).",
-            parsed.problems,
-        )
-    if not parsed.entries:
-        raise InvalidUpload(f"{filename}: no valid entries found; nothing was imported", parsed.problems)
-    note = f"partial import: {parsed.rows_with_errors} row(s) with errors left out" if errors else ""
     job_id = uuid.uuid4().hex
-    version = store.create_version(shop_id, parsed.entries, source=f"{filename} sha256:{file_digest(data)[:16]}",
-                                   encoder_id=encoder_id, note=note, job_id=job_id)
+    version = store.create_version(shop_id, parsed.entries, source=source, encoder_id=encoder_id, note=note,
+                                   job_id=job_id)
     logger.info("shop %s: version %d queued as build job %s", shop_id, version, job_id)
     return SubmittedImport(shop_id=shop_id, version=version, job_id=job_id, entries=len(parsed.entries),
                            enabled_entries=sum(e.enabled for e in parsed.entries),
