@@ -32,15 +32,21 @@ def synthetic_faq_csv(entries: int, phrasings_per_entry: int = 8, *, answer_tag:
     return buf.getvalue().encode("utf-8")
 
 
-def small_xlsx(rows: list[list[str]], title: str = "FAQ") -> bytes:
+def xlsx(sheets: dict[str, list[list[object]]]) -> bytes:
+    """A workbook with one sheet per item, rows as given."""
     wb = Workbook()
-    ws = wb.active
-    ws.title = title
-    for row in rows:
-        ws.append(row)
+    wb.remove(wb.active)
+    for title, rows in sheets.items():
+        ws = wb.create_sheet(title)
+        for row in rows:
+            ws.append(row)
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+def small_xlsx(rows: list[list[str]], title: str = "FAQ") -> bytes:
+    return xlsx({title: rows})
 
 
 def zip_bomb_xlsx(expanded_mib: int) -> bytes:

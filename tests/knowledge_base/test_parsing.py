@@ -1,25 +1,11 @@
 from __future__ import annotations
 
-import io
 import json
 
 import pytest
-from openpyxl import Workbook
-
 from knowledge_base.parsing import ParseLimits, parse_kb_file
 from models.errors import UploadError
-
-
-def _xlsx(sheets: dict[str, list[list[object]]]) -> bytes:
-    wb = Workbook()
-    wb.remove(wb.active)
-    for title, rows in sheets.items():
-        ws = wb.create_sheet(title)
-        for row in rows:
-            ws.append(row)
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+from tests.kb_files import xlsx
 
 
 CSV_ZH = (
@@ -59,7 +45,7 @@ def test_english_headers_and_repeated_similar_columns():
 
 
 def test_xlsx_reads_every_faq_sheet_and_skips_notes_sheet():
-    data = _xlsx({
+    data = xlsx({
         "说明": [["请按模板填写"]],
         "售前": [["标准问题", "相似问题", "答案"], ["有现货吗", "现货吗\n还有货吗", "有现货，下单即发"]],
         "售后": [["标准问题", "答案"], [None, None], ["怎么退货", "在订单页申请退货即可"]],
