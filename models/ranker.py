@@ -43,10 +43,14 @@ RANKER_FORMAT = "smartreply-entry-ranker/2"
 _NOT_TEXT = re.compile(r"[\s\W_]+", re.UNICODE)
 
 
-def char_grams(text: str) -> set[str]:
-    """Characters and character bigrams of ``text`` without spaces or punctuation."""
+def char_grams(text: str) -> tuple[str, ...]:
+    """Distinct characters and character bigrams of ``text`` without spaces or punctuation, sorted.
+
+    Sorted, not a set: a set's order follows PYTHONHASHSEED, and with it the order of every float
+    sum over grams, so the same message scored differently (by one ulp) after a restart.
+    """
     text = _NOT_TEXT.sub("", text)
-    return set(text) | {text[i:i + 2] for i in range(len(text) - 1)}
+    return tuple(sorted(set(text) | {text[i:i + 2] for i in range(len(text) - 1)}))
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,7 @@ class EntryRanker:
         # phrasings is one sparse product.
         from scipy.sparse import csr_matrix
 
-        self._vocab = {g: i for i, g in enumerate(self.idf)}
+        self._vocab = {g: i for i, g in enumerate(sorted(self.idf))}
         cols = [self._vocab[g] for grams in self.grams for g in grams]
         rows_of = np.repeat(np.arange(len(self.grams)), [len(g) for g in self.grams])
         weights = np.array([self.idf[g] for grams in self.grams for g in grams], dtype=np.float32)

@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -40,7 +45,33 @@ def test_features_match_brute_force(shop, fake_encoder):
 def test_lexical_feature_is_idf_weighted_overlap(shop):
     ranker, _ = shop
     grams = char_grams("退款！ 多久")
-    assert grams == {"退", "款", "多", "久", "退款", "款多", "多久"}
+    assert set(grams) == {"退", "款", "多", "久", "退款", "款多", "多久"}
+    assert list(grams) == sorted(grams)
+
+
+def test_features_do_not_depend_on_the_hash_seed(tmp_path):
+    """A restarted server must score a message exactly as before (the SIGKILL test compares answers)."""
+    script = (  # the demo shop's 92 entries: enough grams per row for the sum order to matter
+        "import csv, hashlib\n"
+        "import numpy as np\n"
+        "from models.ranker import EntryRanker\n"
+        "texts, owner = [], []\n"
+        "for i, row in enumerate(csv.DictReader(open('knowledge_base/demo/demo_shop.csv', encoding='utf-8-sig'))):\n"
+        "    for t in [row['标准问题'], *row['相似问题'].split('|')]:\n"
+        "        texts.append(t); owner.append(i)\n"
+        "v = np.random.default_rng(0).normal(size=(len(texts), 8)).astype(np.float32)\n"
+        "v /= np.linalg.norm(v, axis=1, keepdims=True)\n"
+        "r = EntryRanker(v, owner, texts, [str(i) for i in range(owner[-1] + 1)])\n"
+        "x, _ = r.feature_matrix(v[3], '买了多久发出', np.arange(owner[-1] + 1))\n"
+        "print(hashlib.sha256(x.tobytes()).hexdigest())\n"
+    )
+    outputs = set()
+    for seed in ("1", "2", "3", "4", "5", "6"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                              check=True, cwd=Path(__file__).resolve().parents[2])
+        outputs.add(done.stdout)
+    assert len(outputs) == 1
 
 
 def test_leave_one_out_excludes_the_query_phrasing(shop):
