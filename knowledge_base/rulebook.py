@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -62,6 +63,7 @@ class RuleBook:
         normalise: Callable[[str], str] = lambda s: s,
         limits: RuleLimits | None = None,
         parse_limits: ParseLimits | None = None,
+        state_ttl: float = 0.0,
     ) -> None:
         self.store = store
         self.encoder = encoder
@@ -71,6 +73,12 @@ class RuleBook:
         # (shop, revision) → rules and example vectors; revisions never change, so no invalidation.
         self._cache: dict[tuple[str, int], tuple[list[Rule], dict[str, np.ndarray]]] = {}
         self._cache_lock = threading.Lock()
+        # Every buyer message asks for the shop's current rule revision and time zone (three queries,
+        # ~0.5 ms). With ``state_ttl`` > 0 the answer is reused that long, like the suggester's active
+        # version: a change made through this object is seen at once, one made by another process
+        # within the TTL.
+        self.state_ttl = state_ttl
+        self._states: dict[str, tuple[int | None, str, float]] = {}
 
     # -- settings ---------------------------------------------------------------------------
     def timezone(self, shop_id: str) -> str:
@@ -83,6 +91,7 @@ class RuleBook:
             raise InvalidItem(str(exc), [ValidationProblem(str(exc), column="timezone", value=name,
                                                            code="bad_timezone")]) from exc
         self.store.set_shop_timezone(shop_id, name)
+        self._states.pop(shop_id, None)
         return name
 
     # -- reading ----------------------------------------------------------------------------
@@ -102,6 +111,12 @@ class RuleBook:
         return self.store.revisions(shop_id, _KIND)
 
     # -- writing ----------------------------------------------------------------------------
+    def _change(self, shop_id: str, change: Callable[[list[dict]], tuple[list[dict], str]]) -> tuple[int, list[dict]]:
+        try:
+            return self.store.change_collection(shop_id, _KIND, change)
+        finally:
+            self._states.pop(shop_id, None)
+
     def _validate(self, rule: Rule) -> None:
         problems = check_rule(rule, self.limits)
         problems += compliance_problems(rule.reply, self.parse_limits, column="reply", where={})
@@ -130,7 +145,7 @@ class RuleBook:
                 raise LimitExceeded(f"a shop may have at most {self.limits.max_rules} rules (SMARTREPLY_MAX_RULES)")
             return [*items, item], f"create {rule.id}"
 
-        revision, _ = self.store.change_collection(shop_id, _KIND, change)
+        revision, _ = self._change(shop_id, change)
         return revision, rule
 
     def update(self, shop_id: str, rule_id: str, changes: dict[str, Any]) -> tuple[int, Rule]:
@@ -155,7 +170,7 @@ class RuleBook:
                     return [*items[:n], new_item, *items[n + 1:]], f"update {rule_id}"
             raise ItemNotFound(f"shop {shop_id!r} has no rule {rule_id!r}")
 
-        revision, _ = self.store.change_collection(shop_id, _KIND, change)
+        revision, _ = self._change(shop_id, change)
         return revision, result[0]
 
     def delete(self, shop_id: str, rule_id: str) -> int:
@@ -167,26 +182,34 @@ class RuleBook:
                 raise ItemNotFound(f"shop {shop_id!r} has no rule {rule_id!r}")
             return kept, f"delete {rule_id}"
 
-        return self.store.change_collection(shop_id, _KIND, change)[0]
+        return self._change(shop_id, change)[0]
 
     def restore(self, shop_id: str, revision: int) -> tuple[int, list[Rule]]:
         """A new revision equal to ``revision``."""
         self.store.require_shop(shop_id)
         _, old = self.store.collection(shop_id, _KIND, revision)
-        new_revision, items = self.store.change_collection(
-            shop_id, _KIND, lambda _current: (old, f"restore revision {revision}"))
+        new_revision, items = self._change(shop_id, lambda _current: (old, f"restore revision {revision}"))
         return new_revision, [rule_from_spec(i["rule_id"], _spec(i)) for i in items]
 
     # -- deciding ---------------------------------------------------------------------------
-    def _loaded(self, shop_id: str) -> tuple[int | None, list[Rule], dict[str, np.ndarray]]:
+    def _state(self, shop_id: str) -> tuple[int | None, str]:
+        """(current rule revision, time zone) of the shop."""
+        now = time.monotonic()
+        cached = self._states.get(shop_id)
+        if cached is not None and cached[2] > now:
+            return cached[0], cached[1]
         self.store.require_shop(shop_id)
-        revision, items = self.store.collection(shop_id, _KIND)
-        if revision is None:
-            return None, [], {}
+        revision, timezone = self.store.current_revision(shop_id, _KIND), self.timezone(shop_id)
+        if self.state_ttl > 0:
+            self._states[shop_id] = (revision, timezone, now + self.state_ttl)
+        return revision, timezone
+
+    def _loaded(self, revision: int, shop_id: str) -> tuple[list[Rule], dict[str, np.ndarray]]:
         key = (shop_id, revision)
         with self._cache_lock:
             cached = self._cache.get(key)
         if cached is None:
+            _, items = self.store.collection(shop_id, _KIND, revision)
             rules = [rule_from_spec(i["rule_id"], _spec(i)) for i in items]
             vectors: dict[str, np.ndarray] = {}
             for item, rule in zip(items, rules):
@@ -201,29 +224,34 @@ class RuleBook:
             cached = (rules, vectors)
             with self._cache_lock:
                 self._cache[key] = cached
-        return revision, cached[0], cached[1]
+        return cached
 
     def explain(self, shop_id: str, message: str, at: datetime | None = None,
-                conversation_id: str | None = None) -> tuple[int | None, Explanation]:
-        """Every rule with whether it fires and why not. A dry run: records nothing."""
-        revision, rules, vectors = self._loaded(shop_id)
-        timezone = self.timezone(shop_id)
+                conversation_id: str | None = None, *, query_vector: np.ndarray | None = None,
+                ) -> tuple[int | None, Explanation]:
+        """Every rule with whether it fires and why not. A dry run: records nothing.
+
+        ``query_vector``: the normalised message's embedding when the caller has it already (the
+        suggestion pipeline), so semantic triggers do not encode the message a second time."""
+        revision, timezone = self._state(shop_id)
+        rules, vectors = self._loaded(revision, shop_id) if revision is not None else ([], {})
         at = _aware(at, timezone)
         similarities: dict[str, tuple[float, str]] = {}
         if vectors:
-            query = self.encoder.encode([self.normalise(message)])[0]
+            query = query_vector if query_vector is not None else self.encoder.encode([self.normalise(message)])[0]
             for rule in rules:
                 if rule.id in vectors:
                     scores = vectors[rule.id] @ query
                     best = int(np.argmax(scores))
                     similarities[rule.id] = (float(scores[best]), rule.trigger.examples[best])
-        last = self.store.last_fires(shop_id, conversation_id) if conversation_id else None
+        last = self.store.last_fires(shop_id, conversation_id) if conversation_id and rules else None
         return revision, evaluate(rules, message, at, timezone=timezone, last_fired=last, similarities=similarities)
 
     def match(self, shop_id: str, message: str, at: datetime | None = None,
-              conversation_id: str | None = None) -> tuple[int | None, Explanation]:
+              conversation_id: str | None = None, *, query_vector: np.ndarray | None = None,
+              ) -> tuple[int | None, Explanation]:
         """``explain``, then record the winner's firing in the conversation (for its cooldown)."""
-        revision, explanation = self.explain(shop_id, message, at, conversation_id)
+        revision, explanation = self.explain(shop_id, message, at, conversation_id, query_vector=query_vector)
         winner = explanation.winner
         if winner is not None and conversation_id:
             self.store.record_fire(shop_id, conversation_id, winner.rule.id, explanation.local_time)

@@ -559,6 +559,11 @@ class KbStore:
                 conn.execute(insert(shop_settings).values(shop_id=shop_id, timezone=timezone, updated_at=_now()))
 
     # -- revisioned collections (quick phrases, rules) ---------------------------------------
+    def current_revision(self, shop_id: str, kind: str) -> int | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(shop_collections.c.current_revision).where(
+                shop_collections.c.shop_id == shop_id, shop_collections.c.kind == kind)).scalar_one_or_none()
+
     def collection(self, shop_id: str, kind: str, revision: int | None = None) -> tuple[int | None, list[dict]]:
         """(revision, items) of the current (or a given) revision; items are row dicts in position order."""
         table, _ = COLLECTION_KINDS[kind]

@@ -113,5 +113,5 @@ def _json_uvicorn_logs() -> None:
     logging.getLogger("uvicorn.access").disabled = True
 
 
-def _any_key(caller: AnyKey) -> None:
+async def _any_key(caller: AnyKey) -> None:
     """Routes without a shop still need a valid key."""

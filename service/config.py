@@ -90,8 +90,9 @@ class Settings(BaseSettings):
     rules_in_suggestions: bool = Field(True, description="A firing keyword auto-reply rule comes first.")
     active_version_ttl: float = Field(
         0.0, ge=0.0, le=60.0,
-        description="Seconds a worker reuses a shop's active version before asking the database again "
-        "(0 = ask on every request). A version switch made by another process is seen within this time.",
+        description="Seconds a worker reuses a shop's active version (and its rule revision and time zone) "
+        "before asking the database again (0 = ask on every request). A change made by another process is "
+        "seen within this time.",
     )
     log_level: str = Field("INFO", description="Python logging level.")
     log_format: Literal["json", "text"] = Field(

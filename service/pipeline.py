@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 import faiss
+import numpy as np
 
 from knowledge_base.index import ShopIndex, TextEncoder, load_index
 from knowledge_base.schema import FaqEntry
@@ -71,8 +72,8 @@ class RuleHit:
     reply: str
 
 
-# (shop_id, message, at, conversation_id) → the winning keyword rule, if one fires.
-RuleMatcher = Callable[[str, str, "datetime | None", "str | None"], "RuleHit | None"]
+# (shop_id, message, at, conversation_id, normalised message vector) → the winning rule, if one fires.
+RuleMatcher = Callable[[str, str, "datetime | None", "str | None", "np.ndarray | None"], "RuleHit | None"]
 
 
 @dataclass
@@ -241,7 +242,7 @@ class Suggester:
         else:
             ranked = self._best_per_entry(kb, scores[0], ids[0])
         t4 = time.perf_counter()
-        out, blocked = self._decide(shop_id, message, kb, ranked, intent, context, top_k, threshold)
+        out, blocked = self._decide(shop_id, message, vectors[0], kb, ranked, intent, context, top_k, threshold)
         t5 = time.perf_counter()
         return SuggestResult(
             shop_id=shop_id,
@@ -271,7 +272,7 @@ class Suggester:
                 confidence=c.confidence, intent=ranking.entry_intents[c.entry], features=c.features))
         return out
 
-    def _decide(self, shop_id: str, message: str, kb: LoadedKb, ranked: list[Suggestion],
+    def _decide(self, shop_id: str, message: str, message_vector: np.ndarray, kb: LoadedKb, ranked: list[Suggestion],
                 intent: IntentPrediction | None, context: SuggestContext, top_k: int,
                 threshold: float) -> tuple[list[Suggestion], list[Blocked]]:
         """Rules first, then confident KB answers (one per answer text), else an intent template;
@@ -279,7 +280,7 @@ class Suggester:
         opts = self.options
         candidates: list[Suggestion] = []
         if opts.rules and self.rule_matcher is not None:
-            hit = self.rule_matcher(shop_id, message, context.at, context.conversation_id)
+            hit = self.rule_matcher(shop_id, message, context.at, context.conversation_id, message_vector)
             if hit is not None:
                 candidates.append(Suggestion(entry_id=None, question=hit.name, matched_question="", answer=hit.reply,
                                              score=1.0, category="", confidence=1.0, source="rule"))

@@ -90,8 +90,8 @@ class Runtime:
             logger.warning("no intent model (%s); run `smartreply train intent`", exc.message)
             return None
 
-    def _rule_hit(self, shop_id: str, message: str, at, conversation_id) -> RuleHit | None:
-        _, explanation = self.rules.match(shop_id, message, at, conversation_id)
+    def _rule_hit(self, shop_id: str, message: str, at, conversation_id, vector=None) -> RuleHit | None:
+        _, explanation = self.rules.match(shop_id, message, at, conversation_id, query_vector=vector)
         winner = explanation.winner
         return None if winner is None else RuleHit(winner.rule.id, winner.rule.name, winner.rule.reply)
 
@@ -171,7 +171,7 @@ class Runtime:
         s = self.settings
         return RuleBook(self.store, self.encoder, normalise=normalize_text,
                         limits=RuleLimits(max_rules=s.max_rules, max_reply_chars=s.max_answer_chars),
-                        parse_limits=self.parse_limits)
+                        parse_limits=self.parse_limits, state_ttl=s.active_version_ttl)
 
     # -- index builds as jobs (PostgreSQL replicas) ------------------------------------------
     @property

@@ -61,10 +61,10 @@ class _Connection:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
-    async def post_json(self, body: bytes) -> tuple[int, bytes]:
+    async def post_json(self, body: bytes, path: str | None = None) -> tuple[int, bytes]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        head = (f"POST {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: application/json\r\n"
+        head = (f"POST {path or self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: application/json\r\n"
                 f"{self.extra_head}Content-Length: {len(body)}\r\n\r\n").encode()
         self.writer.write(head + body)
         try:
@@ -98,8 +98,8 @@ class _Connection:
 
 
 async def _drive(url: str, bodies: list[bytes], expected: list[str | None], concurrency: int, requests: int,
-                 seconds: float, timeout: float, headers: dict[str, str] | None = None
-                 ) -> tuple[list[float], list[float], int, list[str], int, int, float]:
+                 seconds: float, timeout: float, headers: dict[str, str] | None = None,
+                 paths: Sequence[str] = ()) -> tuple[list[float], list[float], int, list[str], int, int, float]:
     client_ms: list[float] = []
     server_ms: list[float] = []
     errors: list[str] = []
@@ -116,7 +116,8 @@ async def _drive(url: str, bodies: list[bytes], expected: list[str | None], conc
                 next_i += 1
                 t0 = time.perf_counter()
                 try:
-                    status, raw = await conn.post_json(bodies[i % len(bodies)])
+                    status, raw = await conn.post_json(bodies[i % len(bodies)],
+                                                       paths[i % len(paths)] if paths else None)
                     elapsed = (time.perf_counter() - t0) * 1000
                     if status != 200:
                         errors.append(f"HTTP {status}: {raw[:200].decode('utf-8', 'replace')}")
@@ -146,16 +147,23 @@ async def _drive(url: str, bodies: list[bytes], expected: list[str | None], conc
 
 def run_load(url: str, messages: Sequence[str], *, concurrency: int, requests: int, seconds: float,
              expected: Sequence[str | None] = (), top_k: int = 3, timeout: float = 30.0,
-             target: str = "", warmup: int = 0, headers: dict[str, str] | None = None) -> LoadResult:
-    """POST ``{"message", "top_k"}`` bodies round-robin from ``messages``; bounded by count and time."""
+             target: str = "", warmup: int = 0, headers: dict[str, str] | None = None,
+             paths: Sequence[str] = ()) -> LoadResult:
+    """POST ``{"message", "top_k"}`` bodies round-robin from ``messages``; bounded by count and time.
+
+    ``paths`` (same length as ``messages``) sends message i to that path of the server instead of
+    ``url``'s (many shops on one server)."""
+    if paths and len(paths) != len(messages):
+        raise ValueError("paths must pair up with messages")
     if concurrency < 1 or requests < 1 or seconds <= 0:
         raise ValueError("concurrency, requests and seconds must be positive")
     bodies = [json.dumps({"message": m, "top_k": top_k}, ensure_ascii=False).encode() for m in messages]
     if warmup:
-        asyncio.run(_drive(url, bodies[-warmup:], [], min(concurrency, warmup), warmup, seconds, timeout, headers))
+        asyncio.run(_drive(url, bodies[-warmup:], [], min(concurrency, warmup), warmup, seconds, timeout, headers,
+                           list(paths)[-warmup:]))
     load_before = _loadavg()
     client, server, sent, errors, correct, judged, wall = asyncio.run(
-        _drive(url, bodies, list(expected), concurrency, requests, seconds, timeout, headers))
+        _drive(url, bodies, list(expected), concurrency, requests, seconds, timeout, headers, list(paths)))
     return LoadResult(
         target=target, concurrency=concurrency, sent=sent, ok=len(client), errors=len(errors),
         seconds=round(wall, 3), throughput=round(len(client) / wall, 1) if wall > 0 else 0.0,

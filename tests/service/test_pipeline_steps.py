@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from knowledge_base.importer import import_entries
@@ -89,3 +91,37 @@ def test_abstains_with_an_intent_template_when_nothing_fits(runtime, real_encode
     (template,) = result.suggestions
     assert (template.source, template.intent, template.entry_id) == ("template", "催发货", None)
     assert template.variables_missing == ("预计发货时间",)
+
+
+def test_rule_state_ttl_sees_own_changes_at_once_and_other_processes_within_the_ttl(runtime):
+    from knowledge_base.rulebook import RuleBook
+
+    cached = RuleBook(runtime.store, runtime.encoder, state_ttl=0.5)  # this worker
+    other = RuleBook(runtime.store, runtime.encoder)  # another replica on the same database
+    rule = Rule(id="r-ttl", name="包邮提醒", reply="亲，全场包邮哦", trigger=Trigger(mode="any", keywords=("包邮",)))
+    assert cached.explain("demo", "包邮吗")[1].winner is None
+    other.create("demo", rule)
+    try:
+        assert cached.explain("demo", "包邮吗")[1].winner is None  # within the TTL: the cached revision
+        time.sleep(0.6)
+        assert cached.explain("demo", "包邮吗")[1].winner.rule.id == "r-ttl"
+        cached.delete("demo", "r-ttl")  # its own change: seen at once
+        assert cached.explain("demo", "包邮吗")[1].winner is None
+    finally:
+        if any(r.id == "r-ttl" for r in other.list("demo")[1]):
+            other.delete("demo", "r-ttl")
+
+
+def test_semantic_rule_in_the_pipeline_reuses_the_message_vector(runtime, monkeypatch):
+    runtime.rules.create("demo", Rule(id="r-sem", name="催发货", reply="亲，已经帮您催仓库了",
+                                      trigger=Trigger(mode="semantic", examples=("怎么还不发货", "催一下发货"),
+                                                      threshold=0.85)))
+    try:
+        calls = []
+        encode = runtime.encoder.encode
+        monkeypatch.setattr(runtime.encoder, "encode", lambda texts: calls.append(list(texts)) or encode(texts))
+        result = ask(runtime, "怎么还没给我发货")
+        assert result.suggestions[0].source == "rule" and result.suggestions[0].question == "催发货"
+        assert len(calls) == 1  # the message was encoded once, for retrieval and the rule alike
+    finally:
+        runtime.rules.delete("demo", "r-sem")
