@@ -330,6 +330,10 @@ class KbStore:
             raise ShopNotFound(f"shop {shop_id!r} does not exist; upload a knowledge base first")
         return row.active_version
 
+    def shops_with_active_version(self) -> set[str]:
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(shops.c.id).where(shops.c.active_version.is_not(None))).scalars())
+
     def require_active_version(self, shop_id: str) -> int:
         version = self.active_version(shop_id)
         if version is None:

@@ -127,7 +127,8 @@ class Settings(BaseSettings):
         600.0, gt=0.0, description="How long an upload waits for its build job before answering 202 with the job.")
     index_memory_budget_bytes: int = Field(
         512 * 1024 * 1024, ge=0, description="Memory for loaded shop indexes per process (estimated as "
-        "ntotal x dim x 4 + phrasing texts); least recently used shops are evicted beyond it. 0 = no limit.")
+        "the FAISS vectors, the reranker's arrays and the texts: ~10 MB for 2,000 phrasings); least recently "
+        "used shops are evicted beyond it. 0 = no limit.")
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

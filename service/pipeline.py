@@ -91,7 +91,7 @@ class SuggestResult:
 class LoadedKb:
     index: ShopIndex
     entries: dict[str, FaqEntry]
-    nbytes: int = 0  # estimated memory: vectors (ntotal x dim x 4) + phrasing and entry texts
+    nbytes: int = 0  # estimated memory: vectors (ntotal x dim x 4) + phrasing and entry texts + the reranker
     ranking: ShopRanking | None = None
 
 
@@ -181,6 +181,7 @@ class Suggester:
                 if self.options.rerank:
                     loaded.ranking = build_shop_ranking(index, entries, self.intent_model, self.options,
                                                         index_root=self.index_root, normalise=self.normalise)
+                    loaded.nbytes += loaded.ranking.ranker.nbytes
                 self._loaded[shop_id] = loaded
                 self._loaded.move_to_end(shop_id)
                 logger.info("loaded shop %s v%d (%d phrasings)", shop_id, version, index.size)

@@ -10,9 +10,11 @@ intent template when the knowledge base has nothing good.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import re
+import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -24,7 +26,8 @@ from knowledge_base.compliance import check_text
 from knowledge_base.index import ShopIndex, index_dir
 from knowledge_base.schema import FaqEntry
 from models.intent import IntentClassifier
-from models.ranker import FEATURES, EntryRanker
+from models.normalize import DEFAULT_NORMALISATION, Normalisation, normalize_text
+from models.ranker import FEATURES, LEXICON_FORMAT, EntryRanker
 
 __all__ = [
     "PipelineOptions", "SuggestContext", "Turn", "ShopRanking", "build_shop_ranking", "render_variables",
@@ -94,13 +97,22 @@ class ShopRanking:
 def build_shop_ranking(index: ShopIndex, entries: dict[str, FaqEntry], intent_model: IntentClassifier | None,
                        options: PipelineOptions, *, index_root: Path | None = None,
                        normalise=lambda s: s) -> ShopRanking:
-    """Reranker of a loaded shop version; its learned weights are cached next to the index."""
+    """Reranker of a loaded shop version; its learned weights and its character-gram tables (with the
+    normalised phrasings) are cached next to the index, so loading a shop again costs little."""
     vectors = index.vectors()
     entry_ids = list(dict.fromkeys(p.entry_id for p in index.phrasings))
     position = {e: i for i, e in enumerate(entry_ids)}
     phrasing_entry = [position[p.entry_id] for p in index.phrasings]
-    texts = [normalise(p.text) for p in index.phrasings]
-    ranker = EntryRanker(vectors, phrasing_entry, texts, entry_ids, features=options.features())
+    folder = index_dir(index_root, index.shop_id, index.version) if index_root is not None else None
+    tag = _normaliser_tag(normalise)
+    lexicon_path = folder / f"lexicon.{tag}.npz" if folder is not None and tag is not None else None
+    lexicon = _read_lexicon(lexicon_path, index.size)
+    texts = lexicon["texts"].tolist() if lexicon is not None else [normalise(p.text) for p in index.phrasings]
+    ranker = EntryRanker(vectors, phrasing_entry, texts, entry_ids, features=options.features(), lexicon=lexicon)
+    if lexicon is None and lexicon_path is not None:
+        buf = io.BytesIO()
+        np.savez(buf, **ranker.lexicon(), texts=np.array(texts, dtype=np.str_))
+        _write_cache(lexicon_path, buf.getvalue(), "character-gram tables")
     entry_intents: list[str | None] = [None] * len(entry_ids)
     phrasing_proba = None
     if intent_model is not None and len(entry_ids):
@@ -108,22 +120,49 @@ def build_shop_ranking(index: ShopIndex, entries: dict[str, FaqEntry], intent_mo
         ranker.entry_intent = centroid_proba.argmax(axis=1)
         entry_intents = [str(intent_model.classes_[i]) for i in ranker.entry_intent]
         phrasing_proba = intent_model.predict_proba(vectors)
-    cache = None
-    if index_root is not None:
-        cache = index_dir(index_root, index.shop_id, index.version) / _ranker_file(options, intent_model)
+    cache = folder / _ranker_file(options, intent_model) if folder is not None else None
     if cache is not None and cache.is_file() and ranker.load_weights(cache.read_text("utf-8")):
         return ShopRanking(ranker, entry_ids, entry_intents)
     fit = ranker.fit(texts, intent_proba=phrasing_proba)
     logger.info("shop %s v%d: ranker %s from %d pseudo-queries (KB-fold hit@1 %.3f)", index.shop_id,
                 index.version, "learned" if fit.learned else "default weights", fit.pseudo_queries, fit.train_hit1)
-    if cache is not None and cache.parent.is_dir():
-        try:
-            tmp = cache.with_suffix(".tmp")
-            tmp.write_text(ranker.to_json(), "utf-8")
-            tmp.replace(cache)
-        except OSError as exc:  # a read-only index volume: keep the weights in memory only
-            logger.warning("could not cache ranker weights at %s: %s", cache, exc)
+    if cache is not None:
+        _write_cache(cache, ranker.to_json().encode("utf-8"), "ranker weights")
     return ShopRanking(ranker, entry_ids, entry_intents)
+
+
+def _normaliser_tag(normalise) -> str | None:  # noqa: ANN001 - a text -> text callable
+    """A file-name tag for the normalisation the cached texts went through (None: do not cache)."""
+    if normalise is normalize_text:
+        normalise = DEFAULT_NORMALISATION
+    if not isinstance(normalise, Normalisation):
+        return None
+    return hashlib.sha1(f"{LEXICON_FORMAT}|{normalise.signature()}".encode()).hexdigest()[:10]
+
+
+def _read_lexicon(path: Path | None, phrasings: int) -> dict[str, np.ndarray] | None:
+    if path is None or not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            lexicon = {k: data[k] for k in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        logger.warning("ignoring unreadable %s (%s); rebuilding it", path, exc)
+        return None
+    if len(lexicon.get("texts", ())) != phrasings or len(lexicon.get("indptr", ())) != phrasings + 1:
+        logger.warning("ignoring %s: it does not match the index (%d phrasings)", path, phrasings)
+        return None
+    return lexicon
+
+
+def _write_cache(path: Path, data: bytes, what: str) -> None:
+    """Write beside the index, atomically (a reader sees the old file or the whole new one)."""
+    try:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError as exc:  # a read-only index volume: keep it in memory only
+        logger.warning("could not cache the %s at %s: %s", what, path, exc)
 
 
 def _ranker_file(options: PipelineOptions, intent_model: IntentClassifier | None) -> str:

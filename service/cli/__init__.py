@@ -19,6 +19,7 @@ app = typer.Typer(
 app.command("serve")(serve.serve)
 app.command("suggest")(suggest.suggest)
 app.command("bench")(bench.bench)
+app.command("bench-shops")(bench.bench_shops)
 app.add_typer(kb.app, name="kb")
 app.add_typer(keys.app, name="keys")
 app.add_typer(train.app, name="train")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["bench"]
+__all__ = ["bench", "bench_shops"]
 
 
 def _ints(value: str) -> list[int]:
@@ -56,3 +56,37 @@ def bench(
 
         plot_latency(report, plot)
         typer.echo(f"plot written to {plot}", err=True)
+
+
+def bench_shops(
+    shops: Annotated[int, typer.Option(min=1, help="Generated shops served by one process.")] = 1000,
+    entries: Annotated[int, typer.Option(min=1, help="FAQ entries per shop.")] = 500,
+    phrasings: Annotated[int, typer.Option(min=1, max=4, help="Phrasings per entry.")] = 4,
+    memory_budget_mib: Annotated[int, typer.Option(min=1, help="SMARTREPLY_INDEX_MEMORY_BUDGET_BYTES, in MiB.")] = 512,
+    hot_shops: Annotated[int, typer.Option(min=1, help="Shops in the warm phase (loaded beforehand).")] = 20,
+    requests: Annotated[int, typer.Option(min=1, help="Most requests per warm / mixed level.")] = 2000,
+    seconds: Annotated[float, typer.Option(min=0.1, help="Most seconds per warm / mixed level.")] = 30.0,
+    zipf: Annotated[float, typer.Option(min=0.0, help="Zipf exponent of shop popularity in the mixed phase.")] = 1.1,
+    build_processes: Annotated[int, typer.Option(min=1, help="Processes building the shops.")] = 2,
+    seed: Annotated[int, typer.Option(help="Seed of the shops, queries and traffic.")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Write the JSON report here.")] = None,
+    work_dir: Annotated[Path | None, typer.Option(
+        help="Keep (and on the next run reuse) the built shops here; default: a temporary folder.")] = None,
+) -> None:
+    """Many small shops in one server process under an index memory budget (LRU): build them, then
+    measure the cold-shop first suggestion, warm latency, Zipf-mixed traffic, cache hits and RSS."""
+    from eval.bench.many_shops import ManyShopsConfig, format_many_shops, run_many_shops
+    from eval.bench.runner import write_report
+
+    cfg = ManyShopsConfig(shops=shops, entries=entries, phrasings=phrasings, memory_budget_mib=memory_budget_mib,
+                          hot_shops=hot_shops, requests=requests, seconds=seconds, zipf_s=zipf,
+                          build_processes=build_processes, seed=seed, work_dir=work_dir)
+    try:
+        report = run_many_shops(cfg, progress=lambda m: typer.echo(m, err=True))
+    except (RuntimeError, TimeoutError) as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(format_many_shops(report))
+    if out is not None:
+        write_report(report, out)
+        typer.echo(f"report written to {out}", err=True)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -110,3 +111,21 @@ def test_a_message_equal_to_a_listed_phrasing_ranks_its_entry_first(shop, fake_e
     ranker.fit(texts)
     ranked = ranker.rank(fake_encoder.encode(["开个发票"])[0], "开个发票", np.arange(0))  # even if not retrieved
     assert ranked[0].entry == list(TOPICS).index("invoice") and ranked[0].confidence >= 0.95
+
+
+def test_saved_lexicon_gives_the_same_features(shop, fake_encoder):
+    ranker, texts = shop
+    buf = io.BytesIO()
+    np.savez(buf, **ranker.lexicon())
+    buf.seek(0)
+    with np.load(buf, allow_pickle=False) as data:
+        lexicon = {k: data[k] for k in data.files}
+    again = EntryRanker(ranker.vectors, ranker.phrasing_entry, texts, ranker.entry_ids, lexicon=lexicon)
+    assert again.idf == ranker.idf
+    for message in ["退款多久能到", "尺码偏大吗", "完全无关的话"]:
+        q = fake_encoder.encode([message])[0]
+        assert np.array_equal(again.feature_matrix(q, message, np.arange(4))[0],
+                              ranker.feature_matrix(q, message, np.arange(4))[0])
+    # Tables of another phrasing list are not used (rebuilt instead).
+    other = EntryRanker(ranker.vectors[:-1], ranker.phrasing_entry[:-1], texts[:-1], ranker.entry_ids, lexicon=lexicon)
+    assert other._gram_matrix.shape[0] == len(texts) - 1

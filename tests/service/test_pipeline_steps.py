@@ -125,3 +125,19 @@ def test_semantic_rule_in_the_pipeline_reuses_the_message_vector(runtime, monkey
         assert len(calls) == 1  # the message was encoded once, for retrieval and the rule alike
     finally:
         runtime.rules.delete("demo", "r-sem")
+
+
+def test_a_reloaded_shop_reads_its_cached_tables_and_survives_a_corrupt_file(runtime):
+    from knowledge_base.index import index_dir
+
+    before = ask(runtime, "衣服小了能换大一码吗")
+    version = runtime.store.require_active_version("demo")
+    [lexicon] = index_dir(runtime.settings.index_dir, "demo", version).glob("lexicon.*.npz")
+    for damage in (None, b"not a zip file"):
+        if damage is not None:
+            lexicon.write_bytes(damage)
+        runtime.suggester._loaded.clear()  # a cold load, as after an LRU eviction
+        again = ask(runtime, "衣服小了能换大一码吗")
+        assert [(s.entry_id, s.confidence, s.features) for s in again.suggestions] == \
+            [(s.entry_id, s.confidence, s.features) for s in before.suggestions]
+    assert lexicon.read_bytes()[:2] == b"PK"  # rewritten after the damage
