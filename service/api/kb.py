@@ -78,7 +78,7 @@ def _job(job: BuildJob) -> BuildJobPublic:
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=KbUploadResponse,
              responses={**_ERRORS, 202: {"model": BuildJobPublic,
-                                         "description": "Queued (wait=false, PostgreSQL build jobs only)."}})
+                                         "description": "Queued (wait=false, when builds run as jobs)."}})
 def upload_kb(
     shop_id: AdminShop, runtime: RuntimeDep,
     file: UploadFile = File(description="FAQ as .xlsx, .csv (UTF-8 or GBK), .json or .jsonl"),
@@ -86,7 +86,8 @@ def upload_kb(
                                                "file; partial: import the valid rows and report the rest."),
     wait: bool = Query(True, description="true: answer once the version is built and active (201). false: "
                        "answer 202 with the build job as soon as the file is validated and stored, when builds "
-                       "run as jobs (PostgreSQL); on SQLite the build always runs in the request."),
+                       "run as jobs (SMARTREPLY_BUILD_JOBS: on by default with PostgreSQL; set it to 'on' for upload progress "
+                       "on SQLite too); otherwise the build always runs in the request."),
 ) -> KbUploadResponse | JSONResponse:
     """Import a FAQ file as a new version; it becomes active once fully validated, embedded and indexed.
 

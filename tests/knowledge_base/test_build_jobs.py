@@ -138,12 +138,20 @@ def test_worker_builds_activates_and_a_stale_worker_stops_quietly(store, tmp_pat
 
 
 def test_upload_api_waits_by_default_or_answers_202_with_a_job(postgres_url, tmp_path, fake_encoder):
+    check_upload_api(tmp_path, fake_encoder, database_url=postgres_url)
+
+
+def test_build_jobs_on_sqlite_give_the_same_api_and_progress(tmp_path, fake_encoder):
+    """One process on SQLite with SMARTREPLY_BUILD_JOBS=on: upload progress through the same job API."""
+    check_upload_api(tmp_path, fake_encoder, build_jobs="on")
+
+
+def check_upload_api(tmp_path, fake_encoder, **settings) -> None:
     from service.app import create_app
     from service.config import Settings
     from service.runtime import Runtime
 
-    runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, database_url=postgres_url,
-                               build_poll_seconds=0.05))
+    runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, build_poll_seconds=0.05, **settings))
     runtime.encoder = fake_encoder
     assert runtime.uses_build_jobs
     with TestClient(create_app(runtime=runtime), headers=OPERATOR_HEADERS) as client:
