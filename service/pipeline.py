@@ -17,7 +17,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from knowledge_base.index import ShopIndex, TextEncoder, load_index
+from knowledge_base.index import ShopIndex, TextEncoder, attach_graph, load_index
 from knowledge_base.schema import FaqEntry
 from knowledge_base.store import KbStore
 from models.intent import IntentClassifier, IntentPrediction
@@ -96,7 +96,7 @@ class LoadedKb:
 
 
 def estimate_bytes(index: ShopIndex, entries: dict[str, FaqEntry]) -> int:
-    vectors = index.size * index.dim * 4
+    vectors = index.size * index.dim * 4 + index.graph_nbytes
     texts = sum(len(p.text) * 4 + 100 for p in index.phrasings)
     texts += sum(len(e.question) * 4 + sum(len(a) for a in e.answers) * 4 + 200 for e in entries.values())
     return vectors + texts
@@ -120,6 +120,7 @@ class Suggester:
         intent_model: IntentClassifier | None = None,
         options: PipelineOptions | None = None,
         rule_matcher: RuleMatcher | None = None,
+        graph_min_phrasings: int = 0,
     ) -> None:
         self.intent_model = intent_model
         self.options = options or PipelineOptions()
@@ -145,6 +146,9 @@ class Suggester:
         # process is then seen within the TTL; :meth:`forget` makes this process see it at once).
         self.version_ttl = version_ttl
         self._versions: dict[str, tuple[int, float]] = {}
+        # Shops with at least this many phrasings are searched through an HNSW graph instead of the
+        # flat scan (0 = never): the scan reads every vector per message (40 MB at 20k phrasings).
+        self.graph_min_phrasings = graph_min_phrasings
 
     def forget(self, shop_id: str) -> None:
         """Drop the cached active version of ``shop_id`` (after an import or rollback in this process)."""
@@ -176,6 +180,9 @@ class Suggester:
             loaded = self._loaded.get(shop_id)
             if loaded is None or loaded.index.version != version:
                 index = load_index(self.index_root, shop_id, version, encoder_id=self.encoder.model_id)
+                if self.graph_min_phrasings and index.size >= self.graph_min_phrasings:
+                    # efSearch below the number of candidates asked for would return fewer of them.
+                    attach_graph(self.index_root, index, ef_search=max(64, self.candidates))
                 entries = {e.id: e for e in self.store.entries(shop_id, version)}
                 loaded = LoadedKb(index=index, entries=entries, nbytes=estimate_bytes(index, entries))
                 if self.options.rerank:

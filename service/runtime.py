@@ -70,7 +70,8 @@ class Runtime:
                          memory_budget=self.settings.index_memory_budget_bytes,
                          on_cache_event=self.metrics.cache_event,
                          intent_model=self.intent_model, options=self.pipeline_options,
-                         rule_matcher=self._rule_hit)
+                         rule_matcher=self._rule_hit,
+                         graph_min_phrasings=self.settings.search_graph_min_phrasings)
 
     @property
     def pipeline_options(self) -> PipelineOptions:

@@ -141,3 +141,26 @@ def test_a_reloaded_shop_reads_its_cached_tables_and_survives_a_corrupt_file(run
         assert [(s.entry_id, s.confidence, s.features) for s in again.suggestions] == \
             [(s.entry_id, s.confidence, s.features) for s in before.suggestions]
     assert lexicon.read_bytes()[:2] == b"PK"  # rewritten after the damage
+
+
+def test_large_shops_search_a_cached_graph_with_the_same_answers(runtime, tmp_path):
+    """The HNSW path (forced on the demo shop by a low threshold) agrees with the flat scan."""
+    from knowledge_base.index import index_dir
+    from service.pipeline import Suggester
+
+    def suggester(min_phrasings: int) -> Suggester:
+        return Suggester(runtime.store, runtime.settings.index_dir, runtime.encoder, intent_model=runtime.intent_model,
+                         graph_min_phrasings=min_phrasings)
+
+    messages = ["衣服小了能换大一码吗", "几天能到货", "有没有优惠券", "可以开发票吗", "怎么联系客服"]
+    flat = [suggester(0).suggest("demo", m).suggestions[0].entry_id for m in messages]
+    graph = suggester(10)
+    assert graph.kb("demo").index.graph is not None and graph.kb("demo").index.graph.hnsw.efSearch >= 50
+    assert [graph.suggest("demo", m).suggestions[0].entry_id for m in messages] == flat
+    version = runtime.store.require_active_version("demo")
+    [cached] = index_dir(runtime.settings.index_dir, "demo", version).glob("graph.hnsw*.faiss")
+    cached.write_bytes(b"damaged")
+    again = suggester(10)  # a new process: reads the file, finds it damaged, rebuilds and rewrites it
+    assert [again.suggest("demo", m).suggestions[0].entry_id for m in messages] == flat
+    assert cached.stat().st_size > 1000
+    assert suggester(0).kb("demo").index.graph is None
