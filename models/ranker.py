@@ -11,6 +11,8 @@ For every candidate entry this module computes:
                   entry's best-matching phrasing (IDF over the shop's own phrasings)
 ``intent``        probability, under the platform intent model, of the entry's intent
 ``gap_max``/``gap_centroid``  how far the entry is behind the best candidate (calibration needs it)
+``prior``         log of the entry's number of phrasings, scaled to [0, 1] within the shop: merchants
+                  write more 相似问 for the questions buyers ask most, so it is a popularity prior
 
 The fusion weights are learnt per shop **from the knowledge base only**: each sampled phrasing is held
 out of its entry and used as a pseudo-query (leave-one-out), which gives labelled (query, candidate)
@@ -32,15 +34,15 @@ from scipy.sparse import csr_matrix
 
 __all__ = ["FEATURES", "LEXICON_FORMAT", "Candidate", "EntryRanker", "RankerFit", "char_grams"]
 
-FEATURES = ("dense_max", "dense_knn", "centroid", "lexical", "intent", "gap_max", "gap_centroid")
+FEATURES = ("dense_max", "dense_knn", "centroid", "lexical", "intent", "gap_max", "gap_centroid", "prior")
 # Used when a shop is too small to learn from (fewer than two entries with two phrasings); fitted on
 # the demo shop and rounded, so the default behaves like a learned model rather than a guess.
 DEFAULT_WEIGHTS = {"dense_max": 6.0, "dense_knn": 2.0, "centroid": 4.0, "lexical": 2.0, "intent": 1.0,
-                   "gap_max": 10.0, "gap_centroid": 8.0}
+                   "gap_max": 10.0, "gap_centroid": 8.0, "prior": 0.0}
 DEFAULT_BIAS = -13.0
 DEFAULT_NULL_LOGIT = 12.0
 EXACT_MATCH_CONFIDENCE = 0.95
-RANKER_FORMAT = "smartreply-entry-ranker/2"
+RANKER_FORMAT = "smartreply-entry-ranker/3"  # 3: the prior feature
 LEXICON_FORMAT = "sorted-char-grams/1"  # bump when char_grams or the IDF changes: cached tables go stale
 _NOT_TEXT = re.compile(r"[\s\W_]+", re.UNICODE)
 
@@ -99,6 +101,7 @@ class EntryRanker:
         sums = np.asarray(membership @ self.vectors, dtype=np.float32).reshape(n_entries, self.vectors.shape[1])
         self._sums = sums
         self.counts = np.bincount(self.phrasing_entry, minlength=n_entries).astype(np.float32)
+        self._log_max_count = float(np.log1p(self.counts.max(initial=1.0)))
         self.centroids = _normalise_rows(sums)
         # A message identical to a listed phrasing means that entry, whatever the features say:
         # pseudo-queries are always held out, so the learned weights never see this case.
@@ -167,7 +170,7 @@ class EntryRanker:
         overlap: a per-candidate Python loop held the GIL for ~1 ms per request.
         """
         n = len(entries)
-        out = np.zeros((n, 7), dtype=np.float32)
+        out = np.zeros((n, len(FEATURES)), dtype=np.float32)
         best = np.full(n, -1, dtype=np.int64)
         if n == 0:
             return out[:, [FEATURES.index(f) for f in self.features]], best
@@ -210,6 +213,11 @@ class EntryRanker:
                 norm = np.linalg.norm(reduced)
                 centroid[own[0]] = reduced @ query / norm if norm > 0 else 0.0
         out[:, 2] = np.where(has, centroid, -1)
+        # Not reduced for a held-out pseudo-query: the prior stands for how often buyers ask, and
+        # pseudo-queries are drawn in proportion to it already. Counting one less for the right entry
+        # only would tell the learner which candidate is right (all of a uniform shop's entries but
+        # one would read 4 phrasings, the right one 3), and it would lean on that instead.
+        out[:, 7] = np.log1p(self.counts[entries]) / self._log_max_count
         if intent_proba is not None:
             intents = self.entry_intent[entries]
             out[:, 4] = np.where(has & (intents >= 0), intent_proba[np.maximum(intents, 0)], 0)

@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     feature_centroid: bool = Field(True, description="Ranker feature: similarity to the entry's mean phrasing.")
     feature_lexical: bool = Field(True, description="Ranker feature: IDF-weighted character overlap.")
     feature_intent: bool = Field(True, description="Ranker feature: the platform intent model's agreement.")
+    feature_prior: bool = Field(True, description="Ranker feature: the entry's number of phrasings (a popularity "
+                                "prior: merchants write more 相似问 for frequent questions).")
     suggest_threshold: float = Field(
         0.1, ge=0, le=1,
         description="Calibrated confidence below which a FAQ answer is not suggested (the service abstains).")

@@ -47,6 +47,7 @@ class PipelineOptions:
     feature_centroid: bool = True
     feature_lexical: bool = True
     feature_intent: bool = True
+    feature_prior: bool = True
     suggest_threshold: float = 0.1
     auto_reply_threshold: float = 0.9
     context_weight: float = 0.5
@@ -62,6 +63,8 @@ class PipelineOptions:
             off.add("lexical")
         if not self.feature_intent:
             off.add("intent")
+        if not self.feature_prior:
+            off.add("prior")
         return tuple(f for f in FEATURES if f not in off)
 
 

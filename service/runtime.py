@@ -78,6 +78,7 @@ class Runtime:
         s = self.settings
         return PipelineOptions(rerank=s.rerank, feature_centroid=s.feature_centroid,
                                feature_lexical=s.feature_lexical, feature_intent=s.feature_intent,
+                               feature_prior=s.feature_prior,
                                suggest_threshold=s.suggest_threshold, auto_reply_threshold=s.auto_reply_threshold,
                                context_weight=s.context_weight, templates=s.intent_templates,
                                rules=s.rules_in_suggestions)

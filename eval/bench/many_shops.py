@@ -8,7 +8,8 @@ One run:
    phrasings repeat across shops (~19k distinct texts for any number of shops): each build process
    encodes a text once and reuses the vector (``MemoEncoder``), which makes 1,000 shops a 15-minute
    build instead of an hour of re-encoding the same sentences. Serving never sees the memo.
-   With ``work_dir`` set, a second run reuses the shops already built there.
+   With ``work_dir`` set, a second run reuses the shops already built there (loading each once, so
+   files derived by the serving code, like the reranker's weights, are current).
 2. **Serve** them with one ``smartreply serve`` process and ``SMARTREPLY_INDEX_MEMORY_BUDGET_BYTES``.
 3. **Cold**: one request to every shop, in a random order, one at a time; every request finds its
    shop unloaded (never asked before), so its latency is the cold-shop first suggestion.
@@ -81,8 +82,10 @@ class MemoEncoder:
         return np.stack([self._memo[t] for t in texts])
 
 
-def _build_part(data_dir: str, ids: list[str], entries: int, phrasings: int, seed: int) -> float:
-    """One build process: import ``ids`` through the product's import path; returns its seconds."""
+def _build_part(data_dir: str, ids: list[str], built: list[str], entries: int, phrasings: int, seed: int) -> float:
+    """One build process: import ``ids`` through the product's import path, and load each of the
+    ``built`` shops once so the derived files of this code version (reranker weights, gram tables,
+    search graph) exist before the cold phase measures loading; returns its seconds."""
     from service.config import Settings
     from service.runtime import Runtime
 
@@ -95,6 +98,8 @@ def _build_part(data_dir: str, ids: list[str], entries: int, phrasings: int, see
         for shop_id in ids:
             shop = generate_shop(shop_id, entries, phrasings, seed=seed)
             runtime.import_file(shop_id, "faq.csv", shop_csv_bytes(shop))
+        for shop_id in built:
+            runtime.suggester.kb(shop_id)
     finally:
         runtime.close()
     return time.perf_counter() - started
@@ -120,22 +125,25 @@ def build_shops(cfg: ManyShopsConfig, data_dir: Path, progress: Callable[[str], 
     wanted = shop_ids(cfg.shops)
     done = _built(data_dir)
     todo = [s for s in wanted if s not in done]
-    out = {"shops": cfg.shops, "reused": len(wanted) - len(todo), "built": len(todo), "seconds": 0.0}
-    if not todo:
-        return out
+    reused = [s for s in wanted if s in done]
+    out = {"shops": cfg.shops, "reused": len(reused), "built": len(todo), "seconds": 0.0}
     if progress:
-        progress(f"building {len(todo)} shops of {cfg.entries} entries in {cfg.build_processes} process(es)")
+        progress(f"building {len(todo)} shops of {cfg.entries} entries (and loading {len(reused)} built "
+                 f"before once) in {cfg.build_processes} process(es)")
     started = time.perf_counter()
-    parts = [todo[p::cfg.build_processes] for p in range(cfg.build_processes)]
-    parts = [p for p in parts if p]
-    if len(parts) == 1:
-        _build_part(str(data_dir), parts[0], cfg.entries, cfg.phrasings, cfg.seed)
-    else:
+    n = cfg.build_processes
+    parts = [(todo[p::n], reused[p::n]) for p in range(n)]
+    parts = [p for p in parts if p[0] or p[1]]
+    args = [(str(data_dir), new, old, cfg.entries, cfg.phrasings, cfg.seed) for new, old in parts]
+    if len(args) == 1:
+        _build_part(*args[0])
+    elif args:
         # spawn: a fresh interpreter per builder (no forked ONNX/FAISS thread state).
-        with multiprocessing.get_context("spawn").Pool(len(parts)) as pool:
-            pool.starmap(_build_part, [(str(data_dir), p, cfg.entries, cfg.phrasings, cfg.seed) for p in parts])
+        with multiprocessing.get_context("spawn").Pool(len(args)) as pool:
+            pool.starmap(_build_part, args)
     out["seconds"] = round(time.perf_counter() - started, 1)
-    out["shops_per_s"] = round(len(todo) / out["seconds"], 2) if out["seconds"] else None
+    if todo and out["seconds"]:
+        out["shops_per_s"] = round(len(todo) / out["seconds"], 2)
     return out
 
 
@@ -186,8 +194,8 @@ def _run(cfg: ManyShopsConfig, work: Path, progress) -> dict:
     data_dir = work / "data"
     report: dict = {"config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(cfg).items()},
                     "build": build_shops(cfg, data_dir, say), "phases": [], "memory": {}}
-    if report["build"]["built"]:
-        say(f"built {report['build']['built']} shops in {report['build']['seconds']} s")
+    say(f"shops ready in {report['build']['seconds']} s ({report['build']['built']} built, "
+        f"{report['build']['reused']} reused)")
     ids = shop_ids(cfg.shops)
     rng = random.Random(cfg.seed)
     operator_key = secrets.token_urlsafe(24)

@@ -129,3 +129,14 @@ def test_saved_lexicon_gives_the_same_features(shop, fake_encoder):
     # Tables of another phrasing list are not used (rebuilt instead).
     other = EntryRanker(ranker.vectors[:-1], ranker.phrasing_entry[:-1], texts[:-1], ranker.entry_ids, lexicon=lexicon)
     assert other._gram_matrix.shape[0] == len(texts) - 1
+
+
+def test_prior_is_the_same_for_a_held_out_pseudo_query(fake_encoder):
+    texts = ["发货", "几天发货", "多久发", "退款", "包邮吗"]
+    ranker = EntryRanker(fake_encoder.encode(texts), [0, 0, 0, 1, 2], texts, ["ship", "refund", "post"])
+    col = FEATURES.index("prior")
+    x, _ = ranker.feature_matrix(ranker.vectors[0], texts[0], np.array([0, 1]))
+    assert np.allclose(x[:, col], [1.0, np.log(2) / np.log(4)])
+    # Reducing it for the held-out phrasing's entry would give the right answer away while learning.
+    held_out, _ = ranker.feature_matrix(ranker.vectors[0], texts[0], np.array([0, 1]), exclude=0)
+    assert np.array_equal(held_out[:, col], x[:, col])
