@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +30,7 @@ from .schema import FaqEntry, Phrasing
 
 __all__ = [
     "TextEncoder", "ShopIndex", "build_index", "derive_index", "index_dir", "load_index", "save_index",
-    "remove_index", "remove_orphans", "attach_graph", "INDEX_FORMAT", "GRAPH_M",
+    "remove_index", "remove_orphans", "attach_graph", "PhrasingTable", "INDEX_FORMAT", "GRAPH_M",
 ]
 
 logger = logging.getLogger(__name__)
@@ -52,6 +52,53 @@ class TextEncoder(Protocol):
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray: ...
 
 
+class PhrasingTable(Sequence[Phrasing]):
+    """A version's phrasings, stored as columns; ``table[i]`` is the ``Phrasing`` with FAISS id ``i``.
+
+    Columns, not a list of objects: a server holding hundreds of shops kept millions of ``Phrasing``
+    objects, and the cyclic garbage collector walks every such object in each full collection
+    (pauses up to 240 ms, the p99 of a cold shop load; docs/benchmarks.md). Four lists of plain
+    values cost it nothing. Items are made on access.
+    """
+
+    __slots__ = ("entry_ids", "texts", "standard")
+
+    def __init__(self, entry_ids: list[str], texts: list[str], standard: list[bool]) -> None:
+        if not len(entry_ids) == len(texts) == len(standard):
+            raise ValueError("phrasing columns of different lengths")
+        self.entry_ids, self.texts, self.standard = entry_ids, texts, standard
+
+    @classmethod
+    def of(cls, phrasings: Sequence[Phrasing]) -> PhrasingTable:
+        if any(p.id != i for i, p in enumerate(phrasings)):
+            raise ValueError("phrasing ids must be their positions")
+        return cls([p.entry_id for p in phrasings], [p.text for p in phrasings], [p.is_standard for p in phrasings])
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __getitem__(self, i):  # noqa: ANN001, ANN204 - int or slice, as for a list
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        return Phrasing(id=i, entry_id=self.entry_ids[i], text=self.texts[i], is_standard=self.standard[i])
+
+    def __iter__(self) -> Iterator[Phrasing]:
+        for i, (entry_id, text, standard) in enumerate(zip(self.entry_ids, self.texts, self.standard)):
+            yield Phrasing(id=i, entry_id=entry_id, text=text, is_standard=standard)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PhrasingTable):
+            return (self.entry_ids, self.texts, self.standard) == (other.entry_ids, other.texts, other.standard)
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment] - mutable lists inside
+
+    def __repr__(self) -> str:
+        return f"PhrasingTable({len(self)} phrasings)"
+
+
 @dataclass
 class ShopIndex:
     shop_id: str
@@ -59,7 +106,7 @@ class ShopIndex:
     encoder_id: str
     dim: int
     index: faiss.Index
-    phrasings: list[Phrasing]  # position == FAISS id
+    phrasings: PhrasingTable  # position == FAISS id
     # An approximate search graph over the same vectors (large shops, see ``attach_graph``); ``search``
     # uses it when present. Its ids are the phrasing ids too.
     graph: faiss.Index | None = None
@@ -141,7 +188,7 @@ def build_index(
     logger.info("indexed %d phrasings of shop %s v%d in %.2fs", total, shop_id, version,
                 time.perf_counter() - started)
     return ShopIndex(shop_id=shop_id, version=version, encoder_id=encoder.model_id, dim=encoder.dim,
-                     index=index, phrasings=phrasings)
+                     index=index, phrasings=PhrasingTable.of(phrasings))
 
 
 def derive_index(
@@ -184,7 +231,7 @@ def derive_index(
     logger.info("derived shop %s v%d from v%d: %d phrasings, %d embedded", previous.shop_id, version,
                 previous.version, len(phrasings), len(missing))
     return ShopIndex(shop_id=previous.shop_id, version=version, encoder_id=encoder.model_id, dim=encoder.dim,
-                     index=index, phrasings=phrasings), len(missing)
+                     index=index, phrasings=PhrasingTable.of(phrasings)), len(missing)
 
 
 def remove_index(root: Path, shop_id: str, version: int) -> bool:
@@ -267,7 +314,9 @@ def load_index(root: Path, shop_id: str, version: int, *, encoder_id: str) -> Sh
             f"{encoder_id!r}; rebuild it (re-upload or `smartreply kb reindex`)")
     index = faiss.read_index(str(folder / "index.faiss"))
     rows = json.loads((folder / "phrasings.json").read_text("utf-8"))
-    phrasings = [Phrasing(id=r["id"], entry_id=r["entry_id"], text=r["text"], is_standard=r["standard"]) for r in rows]
+    if any(r["id"] != i for i, r in enumerate(rows)):
+        raise ArtifactMismatch(f"{folder}: phrasings.json ids are not positions 0..n-1")
+    phrasings = PhrasingTable([r["entry_id"] for r in rows], [r["text"] for r in rows], [r["standard"] for r in rows])
     if index.ntotal != len(phrasings) or index.d != manifest["dim"]:
         raise ArtifactMismatch(f"{folder}: index holds {index.ntotal} vectors of dim {index.d}, manifest says "
                                f"{len(phrasings)} of dim {manifest['dim']}")

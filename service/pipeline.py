@@ -9,7 +9,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -34,7 +34,7 @@ from .ranking import (
     render_variables,
 )
 
-__all__ = ["Suggestion", "SuggestResult", "Suggester", "LoadedKb", "Blocked", "RuleMatcher", "RuleHit"]
+__all__ = ["Suggestion", "SuggestResult", "Suggester", "LoadedKb", "ServedEntries", "Blocked", "RuleMatcher", "RuleHit"]
 
 logger = logging.getLogger(__name__)
 
@@ -87,19 +87,56 @@ class SuggestResult:
     blocked: list[Blocked] = field(default_factory=list)
 
 
+class ServedEntries(Mapping[str, FaqEntry]):
+    """What a suggestion needs of a version's entries (id, question, first answer, category), as
+    columns; ``entries[id]`` makes the ``FaqEntry`` on access, without similar questions.
+
+    Columns for the reason of ``PhrasingTable``: hundreds of loaded shops kept hundreds of thousands
+    of entry objects in every full garbage collection; lists of strings and a str -> int dict cost
+    the collector nothing.
+    """
+
+    __slots__ = ("_row", "_questions", "_answers", "_categories")
+
+    def __init__(self, entries: Iterable[FaqEntry]) -> None:
+        self._row: dict[str, int] = {}
+        self._questions: list[str] = []
+        self._answers: list[str] = []
+        self._categories: list[str] = []
+        for e in entries:
+            self._row[e.id] = len(self._questions)
+            self._questions.append(e.question)
+            self._answers.append(e.answer)
+            self._categories.append(e.category)
+
+    def __getitem__(self, entry_id: str) -> FaqEntry:
+        i = self._row[entry_id]
+        return FaqEntry(id=entry_id, question=self._questions[i], answers=(self._answers[i],),
+                        category=self._categories[i])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._row)
+
+    def __len__(self) -> int:
+        return len(self._row)
+
+    @property
+    def text_bytes(self) -> int:
+        return sum(len(q) * 4 + len(a) * 4 + 200 for q, a in zip(self._questions, self._answers))
+
+
 @dataclass
 class LoadedKb:
     index: ShopIndex
-    entries: dict[str, FaqEntry]
+    entries: ServedEntries
     nbytes: int = 0  # estimated memory: vectors (ntotal x dim x 4) + phrasing and entry texts + the reranker
     ranking: ShopRanking | None = None
 
 
-def estimate_bytes(index: ShopIndex, entries: dict[str, FaqEntry]) -> int:
+def estimate_bytes(index: ShopIndex, entries: ServedEntries) -> int:
     vectors = index.size * index.dim * 4 + index.graph_nbytes
-    texts = sum(len(p.text) * 4 + 100 for p in index.phrasings)
-    texts += sum(len(e.question) * 4 + sum(len(a) for a in e.answers) * 4 + 200 for e in entries.values())
-    return vectors + texts
+    texts = sum(len(t) * 4 + 100 for t in index.phrasings.texts)
+    return vectors + texts + entries.text_bytes
 
 
 class Suggester:
@@ -183,10 +220,10 @@ class Suggester:
                 if self.graph_min_phrasings and index.size >= self.graph_min_phrasings:
                     # efSearch below the number of candidates asked for would return fewer of them.
                     attach_graph(self.index_root, index, ef_search=max(64, self.candidates))
-                entries = {e.id: e for e in self.store.entries(shop_id, version)}
+                entries = ServedEntries(self.store.entries(shop_id, version))
                 loaded = LoadedKb(index=index, entries=entries, nbytes=estimate_bytes(index, entries))
                 if self.options.rerank:
-                    loaded.ranking = build_shop_ranking(index, entries, self.intent_model, self.options,
+                    loaded.ranking = build_shop_ranking(index, self.intent_model, self.options,
                                                         index_root=self.index_root, normalise=self.normalise)
                     loaded.nbytes += loaded.ranking.ranker.nbytes
                 self._loaded[shop_id] = loaded
@@ -275,7 +312,7 @@ class Suggester:
         for c in ranking.ranker.rank(vector, query, ids, intent_proba):
             entry = kb.entries[ranking.entry_ids[c.entry]]
             out.append(Suggestion(
-                entry_id=entry.id, question=entry.question, matched_question=kb.index.phrasings[c.best_phrasing].text,
+                entry_id=entry.id, question=entry.question, matched_question=kb.index.phrasings.texts[c.best_phrasing],
                 answer=entry.answer, score=c.features.get("dense_max", 0.0), category=entry.category,
                 confidence=c.confidence, intent=ranking.entry_intents[c.entry], features=c.features))
         return out

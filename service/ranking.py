@@ -24,7 +24,6 @@ import numpy as np
 
 from knowledge_base.compliance import check_text
 from knowledge_base.index import ShopIndex, index_dir
-from knowledge_base.schema import FaqEntry
 from models.intent import IntentClassifier
 from models.normalize import DEFAULT_NORMALISATION, Normalisation, normalize_text
 from models.ranker import FEATURES, LEXICON_FORMAT, EntryRanker
@@ -97,20 +96,20 @@ class ShopRanking:
     entry_intents: list[str | None]
 
 
-def build_shop_ranking(index: ShopIndex, entries: dict[str, FaqEntry], intent_model: IntentClassifier | None,
+def build_shop_ranking(index: ShopIndex, intent_model: IntentClassifier | None,
                        options: PipelineOptions, *, index_root: Path | None = None,
                        normalise=lambda s: s) -> ShopRanking:
     """Reranker of a loaded shop version; its learned weights and its character-gram tables (with the
     normalised phrasings) are cached next to the index, so loading a shop again costs little."""
     vectors = index.vectors()
-    entry_ids = list(dict.fromkeys(p.entry_id for p in index.phrasings))
+    entry_ids = list(dict.fromkeys(index.phrasings.entry_ids))
     position = {e: i for i, e in enumerate(entry_ids)}
-    phrasing_entry = [position[p.entry_id] for p in index.phrasings]
+    phrasing_entry = [position[e] for e in index.phrasings.entry_ids]
     folder = index_dir(index_root, index.shop_id, index.version) if index_root is not None else None
     tag = _normaliser_tag(normalise)
     lexicon_path = folder / f"lexicon.{tag}.npz" if folder is not None and tag is not None else None
     lexicon = _read_lexicon(lexicon_path, index.size)
-    texts = lexicon["texts"].tolist() if lexicon is not None else [normalise(p.text) for p in index.phrasings]
+    texts = lexicon["texts"].tolist() if lexicon is not None else [normalise(t) for t in index.phrasings.texts]
     ranker = EntryRanker(vectors, phrasing_entry, texts, entry_ids, features=options.features(), lexicon=lexicon)
     if lexicon is None and lexicon_path is not None:
         buf = io.BytesIO()
