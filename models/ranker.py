@@ -227,7 +227,9 @@ class EntryRanker:
 
     # -- scoring -------------------------------------------------------------------------------
     def rank(self, query: np.ndarray, query_text: str, top_phrasing_ids: np.ndarray,
-             intent_proba: np.ndarray | None = None) -> list[Candidate]:
+             intent_proba: np.ndarray | None = None, *, limit: int | None = None) -> list[Candidate]:
+        """Candidate entries, most confident first; only the best ``limit`` are returned (building a
+        ``Candidate`` with its features for each of ~50 entries cost more than ranking them)."""
         entries = self.candidate_entries(query, top_phrasing_ids)
         exact = self.exact.get(query_text)
         if exact is not None and exact not in entries:
@@ -237,8 +239,9 @@ class EntryRanker:
         if exact is not None:
             confidence[entries == exact] = max(float(confidence[entries == exact][0]), EXACT_MATCH_CONFIDENCE)
         order = np.argsort(-confidence, kind="stable")
+        order = order[best[order] >= 0][:limit]
         return [Candidate(entry=int(entries[i]), best_phrasing=int(best[i]), confidence=float(confidence[i]),
-                          features=dict(zip(self.features, map(float, x[i])))) for i in order if best[i] >= 0]
+                          features=dict(zip(self.features, map(float, x[i])))) for i in order]
 
     # -- learning ------------------------------------------------------------------------------
     def fit(self, phrasing_texts: Sequence[str], *, intent_proba: np.ndarray | None = None,

@@ -283,7 +283,7 @@ class Suggester:
         scores, ids = kb.index.search(vector[None, :], self.candidates)
         t3 = time.perf_counter()
         if kb.ranking is not None:
-            ranked = self._reranked(kb, vector, query, ids[0], intent_proba)
+            ranked = self._reranked(kb, vector, query, ids[0], intent_proba, top_k)
         else:
             ranked = self._best_per_entry(kb, scores[0], ids[0])
         t4 = time.perf_counter()
@@ -306,10 +306,11 @@ class Suggester:
             },
         )
 
-    def _reranked(self, kb: LoadedKb, vector, query: str, ids, intent_proba) -> list[Suggestion]:
+    def _reranked(self, kb: LoadedKb, vector, query: str, ids, intent_proba, top_k: int) -> list[Suggestion]:
         ranking = kb.ranking
         out = []
-        for c in ranking.ranker.rank(vector, query, ids, intent_proba):
+        # Room for answers the decision drops (same reply text as a better one, or blocked).
+        for c in ranking.ranker.rank(vector, query, ids, intent_proba, limit=2 * top_k + 10):
             entry = kb.entries[ranking.entry_ids[c.entry]]
             out.append(Suggestion(
                 entry_id=entry.id, question=entry.question, matched_question=kb.index.phrasings.texts[c.best_phrasing],
