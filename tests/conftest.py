@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,8 +62,20 @@ def fresh_postgres_database(dsn: str) -> Iterator[str]:
     try:
         yield make_url(dsn).set(database=name).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        from sqlalchemy.exc import ProgrammingError
+
+        # FORCE may not terminate an autovacuum worker that just entered the new database (it runs
+        # as the superuser: "must be a member of the role whose process is being terminated"); it
+        # leaves within moments, so try again.
+        for attempt in range(20):
+            try:
+                with admin.connect() as conn:
+                    conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                break
+            except ProgrammingError as exc:
+                if "member of the role" not in str(exc) or attempt == 19:
+                    raise
+                time.sleep(0.25)
         admin.dispose()
 
 
