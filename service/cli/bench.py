@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -37,20 +38,12 @@ def bench(
 ) -> None:
     """Generate a shop, start the real server(s) and a naive baseline on 127.0.0.1, upload the FAQ over
     HTTP, drive bounded load at each concurrency, and print p50/p95/p99, throughput, errors, RSS, ratios."""
-    from eval.bench.runner import BenchConfig, format_report, run_bench, write_report
+    from eval.bench.runner import BenchConfig, format_report, run_bench
 
     cfg = BenchConfig(entries=entries, phrasings=phrasings, queries=queries, concurrency=_ints(concurrency),
                       requests=requests, naive_requests=naive_requests, seconds=seconds, workers=_ints(workers),
                       naive=naive, seed=seed, work_dir=work_dir)
-    try:
-        report = run_bench(cfg, progress=lambda m: typer.echo(m, err=True))
-    except (RuntimeError, TimeoutError) as exc:
-        typer.echo(f"Error: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    typer.echo(format_report(report))
-    if out is not None:
-        write_report(report, out)
-        typer.echo(f"report written to {out}", err=True)
+    report = _run_and_report(lambda: run_bench(cfg, progress=_say), format_report, out)
     if plot is not None:
         from eval.bench.plot import plot_latency
 
@@ -76,17 +69,28 @@ def bench_shops(
     """Many small shops in one server process under an index memory budget (LRU): build them, then
     measure the cold-shop first suggestion, warm latency, Zipf-mixed traffic, cache hits and RSS."""
     from eval.bench.many_shops import ManyShopsConfig, format_many_shops, run_many_shops
-    from eval.bench.runner import write_report
 
     cfg = ManyShopsConfig(shops=shops, entries=entries, phrasings=phrasings, memory_budget_mib=memory_budget_mib,
                           hot_shops=hot_shops, requests=requests, seconds=seconds, zipf_s=zipf,
                           build_processes=build_processes, seed=seed, work_dir=work_dir)
+    _run_and_report(lambda: run_many_shops(cfg, progress=_say), format_many_shops, out)
+
+
+def _say(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _run_and_report(run: Callable[[], dict], fmt: Callable[[dict], str], out: Path | None) -> dict:
+    """Run a benchmark, print its table, write its JSON report; a server that fails is exit 1."""
+    from eval.bench.runner import write_report
+
     try:
-        report = run_many_shops(cfg, progress=lambda m: typer.echo(m, err=True))
+        report = run()
     except (RuntimeError, TimeoutError) as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    typer.echo(format_many_shops(report))
+    typer.echo(fmt(report))
     if out is not None:
         write_report(report, out)
         typer.echo(f"report written to {out}", err=True)
+    return report
