@@ -36,7 +36,7 @@ import httpx
 import numpy as np
 
 from .load import run_load
-from .servers import free_port, memory_of, running_process
+from .servers import free_port, memory_of, running_process, work_folder
 from .shopgen import generate_queries, generate_shop, shop_csv_bytes
 
 __all__ = ["ManyShopsConfig", "MemoEncoder", "build_shops", "run_many_shops", "format_many_shops", "zipf_shops"]
@@ -180,13 +180,8 @@ def _peak_rss_mib(pid: int) -> float | None:
 
 
 def run_many_shops(cfg: ManyShopsConfig, progress: Callable[[str], None] | None = None) -> dict:
-    import tempfile
-
-    if cfg.work_dir is not None:
-        cfg.work_dir.mkdir(parents=True, exist_ok=True)
-        return _run(cfg, cfg.work_dir, progress)
-    with tempfile.TemporaryDirectory(prefix="smartreply-shops-") as tmp:
-        return _run(cfg, Path(tmp), progress)
+    with work_folder(cfg.work_dir, "smartreply-shops-") as work:
+        return _run(cfg, work, progress)
 
 
 def _run(cfg: ManyShopsConfig, work: Path, progress) -> dict:

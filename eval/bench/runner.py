@@ -8,7 +8,6 @@ import logging
 import platform
 import secrets
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from pathlib import Path
 import httpx
 
 from .load import LoadResult, run_load
-from .servers import free_port, memory_of, running_process
+from .servers import free_port, memory_of, running_process, work_folder
 from .shopgen import generate_queries, generate_shop, shop_csv_bytes
 
 __all__ = ["BenchConfig", "run_bench", "format_report"]
@@ -53,11 +52,8 @@ def _say(progress: Callable[[str], None] | None, msg: str) -> None:
 
 def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -> dict:
     """Run everything and return the report as a JSON-able dict."""
-    if cfg.work_dir is not None:
-        cfg.work_dir.mkdir(parents=True, exist_ok=True)
-        return _run(cfg, cfg.work_dir, progress)
-    with tempfile.TemporaryDirectory(prefix="smartreply-bench-") as tmp:
-        return _run(cfg, Path(tmp), progress)
+    with work_folder(cfg.work_dir, "smartreply-bench-") as work:
+        return _run(cfg, work, progress)
 
 
 def _run(cfg: BenchConfig, work: Path, progress) -> dict:

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-__all__ = ["RunningServer", "free_port", "running_process", "memory_of"]
+__all__ = ["RunningServer", "free_port", "running_process", "memory_of", "work_folder"]
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -25,6 +26,17 @@ class RunningServer:
     base_url: str
     pid: int
     log_path: Path
+
+
+@contextmanager
+def work_folder(work_dir: Path | None, prefix: str) -> Iterator[Path]:
+    """``work_dir`` (created, kept afterwards) or a temporary folder removed at the end."""
+    if work_dir is not None:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        yield work_dir
+        return
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        yield Path(tmp)
 
 
 def free_port() -> int:
