@@ -684,8 +684,9 @@ def migrate(engine: Engine) -> str:
 
     A database without ``alembic_version`` (new, or made before migrations existed) gets the tables
     it lacks from the metadata (``create_all``, which is exactly migration 0001) and is stamped; a
-    stamped one is upgraded by Alembic. On PostgreSQL an advisory lock serialises replicas starting
-    at once.
+    stamped one is upgraded by Alembic. Processes starting at once are serialised: on PostgreSQL by
+    an advisory lock, on SQLite by taking the database's write lock first (the second one waits, then
+    finds the schema at head).
     """
     from alembic import command
     from alembic.config import Config
@@ -698,6 +699,10 @@ def migrate(engine: Engine) -> str:
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")  # any fixed number: 'sr'
+        elif conn.dialect.name == "sqlite":
+            # pysqlite opens no transaction before DDL, so two processes on a new file both ran
+            # create_all ("table shops already exists"). BEGIN IMMEDIATE takes the write lock now.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         current = MigrationContext.configure(conn).get_current_revision()
         if current == head:
             return head
