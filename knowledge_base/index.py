@@ -30,7 +30,7 @@ from .schema import FaqEntry, Phrasing
 
 __all__ = [
     "TextEncoder", "ShopIndex", "build_index", "derive_index", "index_dir", "load_index", "save_index",
-    "remove_index", "remove_orphans", "attach_graph", "PhrasingTable", "INDEX_FORMAT", "GRAPH_M",
+    "remove_index", "remove_orphans", "attach_graph", "hnsw_graph", "graph_nbytes", "PhrasingTable", "INDEX_FORMAT", "GRAPH_M",
 ]
 
 logger = logging.getLogger(__name__)
@@ -135,9 +135,7 @@ class ShopIndex:
     @property
     def graph_nbytes(self) -> int:
         """Estimated memory of the search graph: its own vector copy plus ~2M neighbour ids per vector."""
-        if self.graph is None:
-            return 0
-        return self.size * (self.dim * 4 + (2 * GRAPH_M + 2) * 4 + 16)
+        return 0 if self.graph is None else graph_nbytes(self.size, self.dim)
 
 
 def index_dir(root: Path, shop_id: str, version: int) -> Path:
@@ -325,39 +323,53 @@ def load_index(root: Path, shop_id: str, version: int, *, encoder_id: str) -> Sh
 
 
 def attach_graph(root: Path | None, shop_index: ShopIndex, *, ef_search: int) -> ShopIndex:
-    """Give ``shop_index`` an HNSW search graph, read from beside the index or built and saved there.
-
-    The graph is derived data: a missing, damaged or mismatched file is rebuilt from the vectors
-    (a few seconds for 20k phrasings) and rewritten atomically; an unwritable folder only logs.
-    """
+    """Give ``shop_index`` an HNSW search graph, read from beside the index or built and saved there."""
     folder = index_dir(root, shop_index.shop_id, shop_index.version) if root is not None else None
-    path = folder / f"graph.hnsw{GRAPH_M}.faiss" if folder is not None else None
+    shop_index.graph = hnsw_graph(
+        (shop_index.size, shop_index.dim), shop_index.vectors, folder / f"graph.hnsw{GRAPH_M}.faiss" if folder is not None else None,
+        ef_search=ef_search, what=f"search graph for shop {shop_index.shop_id} v{shop_index.version}")
+    return shop_index
+
+
+def hnsw_graph(shape: tuple[int, int], vectors: Callable[[], np.ndarray], path: Path | None, *,
+               ef_search: int, what: str) -> faiss.Index:
+    """An HNSW inner-product graph over the ``shape`` array ``vectors()`` (row i gets id i), read from
+    ``path`` or built and saved there.
+
+    The graph is derived data: a missing, damaged or mismatched file is rebuilt (a few seconds for
+    20k vectors) and rewritten atomically; an unwritable folder only logs. ``vectors`` is called only
+    when the file cannot be used (reconstructing them is not free).
+    """
     graph = None
     if path is not None and path.is_file():
         try:
             graph = faiss.read_index(str(path))
         except RuntimeError as exc:
             logger.warning("ignoring unreadable %s (%s); rebuilding it", path, exc)
-        if graph is not None and (graph.ntotal != shop_index.size or graph.d != shop_index.dim):
-            logger.warning("ignoring %s: it does not match the index; rebuilding it", path)
-            graph = None
+    if graph is not None and (graph.ntotal, graph.d) != tuple(shape):
+        logger.warning("ignoring %s: it does not match the vectors; rebuilding it", path)
+        graph = None
     if graph is None:
+        data = vectors()
         started = time.perf_counter()
-        graph = faiss.IndexHNSWFlat(shop_index.dim, GRAPH_M, faiss.METRIC_INNER_PRODUCT)
+        graph = faiss.IndexHNSWFlat(data.shape[1], GRAPH_M, faiss.METRIC_INNER_PRODUCT)
         graph.hnsw.efConstruction = GRAPH_EF_CONSTRUCTION
-        graph.add(shop_index.vectors())  # row i is phrasing id i, so graph ids are phrasing ids
-        logger.info("search graph for shop %s v%d: %d phrasings in %.2fs", shop_index.shop_id,
-                    shop_index.version, shop_index.size, time.perf_counter() - started)
+        graph.add(np.ascontiguousarray(data, dtype=np.float32))
+        logger.info("%s: %d vectors in %.2fs", what, data.shape[0], time.perf_counter() - started)
         if path is not None:
             try:
                 tmp = path.with_suffix(".tmp")
                 faiss.write_index(graph, str(tmp))
                 tmp.replace(path)
             except (OSError, RuntimeError) as exc:
-                logger.warning("could not cache the search graph at %s: %s", path, exc)
+                logger.warning("could not cache the %s at %s: %s", what, path, exc)
     graph.hnsw.efSearch = ef_search
-    shop_index.graph = graph
-    return shop_index
+    return graph
+
+
+def graph_nbytes(n: int, dim: int) -> int:
+    """Estimated memory of an HNSW graph over n vectors: its own vector copy plus ~2M neighbour ids each."""
+    return n * (dim * 4 + (2 * GRAPH_M + 2) * 4 + 16)
 
 
 def _write_json(path: Path, data: object) -> None:

@@ -27,6 +27,7 @@ from .ranking import (
     PipelineOptions,
     ShopRanking,
     SuggestContext,
+    attach_centroid_graph,
     blend_context,
     build_shop_ranking,
     guard,
@@ -225,6 +226,8 @@ class Suggester:
                 if self.options.rerank:
                     loaded.ranking = build_shop_ranking(index, self.intent_model, self.options,
                                                         index_root=self.index_root, normalise=self.normalise)
+                    if index.graph is not None:  # a large shop: its entries are many too
+                        attach_centroid_graph(loaded.ranking, index, index_root=self.index_root)
                     loaded.nbytes += loaded.ranking.ranker.nbytes
                 self._loaded[shop_id] = loaded
                 self._loaded.move_to_end(shop_id)

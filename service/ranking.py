@@ -23,14 +23,14 @@ from pathlib import Path
 import numpy as np
 
 from knowledge_base.compliance import check_text
-from knowledge_base.index import ShopIndex, index_dir
+from knowledge_base.index import GRAPH_M, ShopIndex, graph_nbytes, hnsw_graph, index_dir
 from models.intent import IntentClassifier
 from models.normalize import DEFAULT_NORMALISATION, Normalisation, normalize_text
 from models.ranker import FEATURES, LEXICON_FORMAT, EntryRanker
 
 __all__ = [
-    "PipelineOptions", "SuggestContext", "Turn", "ShopRanking", "build_shop_ranking", "render_variables",
-    "intent_template", "guard",
+    "PipelineOptions", "SuggestContext", "Turn", "ShopRanking", "build_shop_ranking", "attach_centroid_graph",
+    "render_variables", "intent_template", "guard",
 ]
 
 logger = logging.getLogger(__name__)
@@ -131,6 +131,19 @@ def build_shop_ranking(index: ShopIndex, intent_model: IntentClassifier | None,
     if cache is not None:
         _write_cache(cache, ranker.to_json().encode("utf-8"), "ranker weights")
     return ShopRanking(ranker, entry_ids, entry_intents)
+
+
+def attach_centroid_graph(ranking: ShopRanking, index: ShopIndex, *, index_root: Path | None,
+                          ef_search: int = 64) -> None:
+    """Search the entry centroids of a large shop through an HNSW graph (cached beside the index, like
+    the phrasing graph): the exact scan reads all of them for every message."""
+    ranker = ranking.ranker
+    folder = index_dir(index_root, index.shop_id, index.version) if index_root is not None else None
+    ranker.centroid_graph = hnsw_graph(
+        ranker.centroids.shape, lambda: ranker.centroids,
+        folder / f"centroids.hnsw{GRAPH_M}.faiss" if folder is not None else None,
+        ef_search=ef_search, what=f"centroid graph for shop {index.shop_id} v{index.version}")
+    ranker.centroid_graph_nbytes = graph_nbytes(*ranker.centroids.shape)
 
 
 def _normaliser_tag(normalise) -> str | None:  # noqa: ANN001 - a text -> text callable

@@ -144,7 +144,8 @@ def test_a_reloaded_shop_reads_its_cached_tables_and_survives_a_corrupt_file(run
 
 
 def test_large_shops_search_a_cached_graph_with_the_same_answers(runtime, tmp_path):
-    """The HNSW path (forced on the demo shop by a low threshold) agrees with the flat scan."""
+    """The HNSW paths (phrasings and entry centroids, forced on the demo shop by a low threshold) agree
+    with the flat scans, and their cached files survive damage."""
     from knowledge_base.index import index_dir
     from service.pipeline import Suggester
 
@@ -153,17 +154,26 @@ def test_large_shops_search_a_cached_graph_with_the_same_answers(runtime, tmp_pa
                          graph_min_phrasings=min_phrasings)
 
     messages = ["衣服小了能换大一码吗", "几天能到货", "有没有优惠券", "可以开发票吗", "怎么联系客服"]
-    flat = [suggester(0).suggest("demo", m).suggestions[0].entry_id for m in messages]
+    plain = suggester(0)
+    flat = [[(s.entry_id, round(s.confidence, 4)) for s in plain.suggest("demo", m).suggestions] for m in messages]
     graph = suggester(10)
-    assert graph.kb("demo").index.graph is not None and graph.kb("demo").index.graph.hnsw.efSearch >= 50
-    assert [graph.suggest("demo", m).suggestions[0].entry_id for m in messages] == flat
-    version = runtime.store.require_active_version("demo")
-    [cached] = index_dir(runtime.settings.index_dir, "demo", version).glob("graph.hnsw*.faiss")
-    cached.write_bytes(b"damaged")
-    again = suggester(10)  # a new process: reads the file, finds it damaged, rebuilds and rewrites it
-    assert [again.suggest("demo", m).suggestions[0].entry_id for m in messages] == flat
-    assert cached.stat().st_size > 1000
+    kb = graph.kb("demo")
+    assert kb.index.graph is not None and kb.index.graph.hnsw.efSearch >= 50
+    ranker = kb.ranking.ranker
+    assert ranker.centroid_graph is not None and ranker.centroid_graph.ntotal == len(ranker.entry_ids) > 80
+    # Counted against the memory budget: both graphs, on top of what the plain load holds.
+    assert kb.nbytes - plain.kb("demo").nbytes >= kb.index.graph_nbytes + ranker.centroid_graph_nbytes > 0
+    assert [[(s.entry_id, round(s.confidence, 4)) for s in graph.suggest("demo", m).suggestions]
+            for m in messages] == flat
+    folder = index_dir(runtime.settings.index_dir, "demo", runtime.store.require_active_version("demo"))
+    for name in ("graph.hnsw*.faiss", "centroids.hnsw*.faiss"):
+        [cached] = folder.glob(name)
+        cached.write_bytes(b"damaged")
+        again = suggester(10)  # a new process: reads the file, finds it damaged, rebuilds and rewrites it
+        assert [again.suggest("demo", m).suggestions[0].entry_id for m in messages] == [f[0][0] for f in flat]
+        assert cached.stat().st_size > 1000
     assert suggester(0).kb("demo").index.graph is None
+    assert suggester(0).kb("demo").ranking.ranker.centroid_graph is None
 
 
 def test_a_loaded_shop_adds_next_to_nothing_for_the_garbage_collector(runtime):
