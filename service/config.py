@@ -35,6 +35,12 @@ class Settings(BaseSettings):
         description="Intra-op threads of the encoder and FAISS per process. 1 is fastest per request "
         "on small models; scale with processes, not threads.",
     )
+    encoder_max_batch: int = Field(
+        16, ge=1, le=256,
+        description="Most texts of concurrent suggestion requests one process encodes in one model call "
+        "(micro-batching: ~1.5 ms a query in a batch of 8 vs ~2.4 ms alone). A lone request is never "
+        "delayed. int8 vectors vary slightly with the batch (cosine >= 0.995); 1 turns batching off.",
+    )
 
     intent_model_dir: Path | None = Field(
         None, description="Intent model folder; empty means <artifacts_dir>/intent/platform (trained by set-up)."

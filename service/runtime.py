@@ -22,6 +22,7 @@ from knowledge_base.keys import KeyRing
 from knowledge_base.rulebook import RuleBook
 from knowledge_base.rules import RuleLimits
 from knowledge_base.store import BuildJob, KbStore
+from models.batching import BatchingEncoder
 from models.encoder import Encoder, load_encoder
 from models.errors import ArtifactMismatch, BuildFailed, NotFound, SmartReplyError
 from models.intent import IntentClassifier
@@ -54,13 +55,17 @@ class Runtime:
     @cached_property
     def encoder(self) -> Encoder:
         _pin_threads(self.settings.encoder_threads)
-        return load_encoder(
+        encoder = load_encoder(
             self.settings.encoder,
             backend=self.settings.encoder_backend,
             precision=self.settings.onnx_precision,
             artifacts_dir=self.settings.artifacts_dir,
             threads=self.settings.encoder_threads,
         )
+        if self.settings.encoder_max_batch > 1:
+            encoder = BatchingEncoder(encoder, max_batch=self.settings.encoder_max_batch,
+                                      on_batch=self.metrics.encoder_batch.observe)
+        return encoder
 
     @cached_property
     def suggester(self) -> Suggester:

@@ -63,6 +63,8 @@ def test_pii_is_masked_in_logs_and_database_and_metrics_are_exported(tmp_path, r
         assert 'smartreply_index_cache_total{result="miss"} 1.0' in metrics
         assert 'smartreply_index_cache_total{result="hit"} 3.0' in metrics
         assert 'smartreply_index_builds_total{outcome="ok"} 1.0' in metrics
+        batched = re.search(r"^smartreply_encoder_batch_requests_sum (\S+)$", metrics, re.M)
+        assert batched and float(batched.group(1)) >= 4  # every suggestion went through the micro-batcher
     finally:
         server.stop()  # SIGTERM: graceful shutdown
     log = server.log_path.read_text("utf-8")
