@@ -96,6 +96,9 @@ class Settings(BaseSettings):
         description="Weight of the buyer's previous turn blended into a short follow-up message (0 = off).")
     intent_templates: bool = Field(True, description="Offer an intent template when no FAQ answer is good enough.")
     rules_in_suggestions: bool = Field(True, description="A firing keyword auto-reply rule comes first.")
+    compliance_guard: bool = Field(
+        True, description="Check every suggested text against the platform's rules and drop what fails. Off only "
+        "to measure what the guard costs (an evaluation ablation): blocked text then reaches agents.")
     active_version_ttl: float = Field(
         0.0, ge=0.0, le=60.0,
         description="Seconds a worker reuses a shop's active version (and its rule revision and time zone) "

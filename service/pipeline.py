@@ -347,7 +347,7 @@ class Suggester:
             answer, missing = render_variables(s.answer, context.variables)
             if answer in seen_answers:  # diversity: never two suggestions with the same reply
                 continue
-            allowed, reason, kinds = guard(answer)
+            allowed, reason, kinds = guard(answer) if opts.guard else (True, "", ())
             if not allowed:
                 blocked.append(Blocked(entry_id=s.entry_id, source=s.source, reason=reason, kinds=list(kinds)))
                 continue

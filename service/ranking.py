@@ -53,6 +53,7 @@ class PipelineOptions:
     context_max_chars: int = 8
     templates: bool = True
     rules: bool = True
+    guard: bool = True
 
     def features(self) -> tuple[str, ...]:
         off = set()

@@ -69,6 +69,9 @@ class Runtime:
 
     @cached_property
     def suggester(self) -> Suggester:
+        if not self.settings.compliance_guard:
+            logger.warning("SMARTREPLY_COMPLIANCE_GUARD is off: suggestions are not checked against the "
+                           "platform's rules (for evaluation ablations only)")
         return Suggester(self.store, self.settings.index_dir, self.encoder, candidates=self.settings.candidates,
                          normalise=normalize_text, search_threads=self.settings.encoder_threads,
                          version_ttl=self.settings.active_version_ttl,
@@ -86,7 +89,7 @@ class Runtime:
                                feature_prior=s.feature_prior,
                                suggest_threshold=s.suggest_threshold, auto_reply_threshold=s.auto_reply_threshold,
                                context_weight=s.context_weight, templates=s.intent_templates,
-                               rules=s.rules_in_suggestions)
+                               rules=s.rules_in_suggestions, guard=s.compliance_guard)
 
     @cached_property
     def intent_model(self) -> IntentClassifier | None:

@@ -81,6 +81,15 @@ def test_guard_blocks_and_diversity_dedupes(runtime, real_encoder):
     assert [b.entry_id for b in result.blocked] == ["B1"] and result.blocked[0].kinds == ["wechat"]
     answers = [s.answer for s in result.suggestions]
     assert "加微信 shop888 联系" not in answers and answers.count("在这里留言就可以") == 1
+    # The ablation switch (evaluation only): the same candidate comes through unchecked.
+    from dataclasses import replace as with_options
+
+    from service.pipeline import Suggester
+
+    unguarded = Suggester(runtime.store, runtime.settings.index_dir, real_encoder, intent_model=runtime.intent_model,
+                          options=with_options(runtime.pipeline_options, guard=False))
+    off = unguarded.suggest("guard", "怎么联系你们", top_k=3, min_confidence=0.0)
+    assert off.blocked == [] and "加微信 shop888 联系" in [s.answer for s in off.suggestions]
 
 
 def test_abstains_with_an_intent_template_when_nothing_fits(runtime, real_encoder):
