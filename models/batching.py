@@ -16,6 +16,7 @@ it was batched with (cosine ≥ 0.995 to the text alone, the order of int8 vs fp
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 
@@ -24,6 +25,8 @@ import numpy as np
 from .encoder import Encoder
 
 __all__ = ["BatchingEncoder"]
+
+logger = logging.getLogger(__name__)
 
 
 class _Call:
@@ -99,14 +102,17 @@ class BatchingEncoder:
                 c.error = exc
                 c.done.set()
             return
-        self.calls += 1
-        self.merged += len(batch)
-        self.on_batch(len(batch))
         start = 0
         for c in batch:
             c.result = vectors[start:start + len(c.texts)]
             start += len(c.texts)
             c.done.set()
+        self.calls += 1
+        self.merged += len(batch)
+        try:
+            self.on_batch(len(batch))
+        except Exception:  # noqa: BLE001 - a broken metrics hook must not fail suggestions
+            logger.exception("encoder batch hook failed")
 
     def _hand_over(self) -> None:
         with self._lock:
