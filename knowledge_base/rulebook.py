@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -64,6 +65,7 @@ class RuleBook:
         limits: RuleLimits | None = None,
         parse_limits: ParseLimits | None = None,
         state_ttl: float = 0.0,
+        cached_revisions: int = 4096,
     ) -> None:
         self.store = store
         self.encoder = encoder
@@ -71,7 +73,10 @@ class RuleBook:
         self.limits = limits or RuleLimits()
         self.parse_limits = parse_limits or ParseLimits()
         # (shop, revision) → rules and example vectors; revisions never change, so no invalidation.
-        self._cache: dict[tuple[str, int], tuple[list[Rule], dict[str, np.ndarray]]] = {}
+        # Least recently used first, at most ``cached_revisions`` (a process serving many shops must
+        # not keep every shop's every revision it ever saw).
+        self._cache: OrderedDict[tuple[str, int], tuple[list[Rule], dict[str, np.ndarray]]] = OrderedDict()
+        self.cached_revisions = cached_revisions
         self._cache_lock = threading.Lock()
         # Every buyer message asks for the shop's current rule revision and time zone (three queries,
         # ~0.5 ms). With ``state_ttl`` > 0 the answer is reused that long, like the suggester's active
@@ -208,6 +213,8 @@ class RuleBook:
         key = (shop_id, revision)
         with self._cache_lock:
             cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
         if cached is None:
             _, items = self.store.collection(shop_id, _KIND, revision)
             rules = [rule_from_spec(i["rule_id"], _spec(i)) for i in items]
@@ -224,6 +231,8 @@ class RuleBook:
             cached = (rules, vectors)
             with self._cache_lock:
                 self._cache[key] = cached
+                while len(self._cache) > self.cached_revisions:
+                    self._cache.popitem(last=False)
         return cached
 
     def explain(self, shop_id: str, message: str, at: datetime | None = None,

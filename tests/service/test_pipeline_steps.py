@@ -121,6 +121,20 @@ def test_rule_state_ttl_sees_own_changes_at_once_and_other_processes_within_the_
             other.delete("demo", "r-ttl")
 
 
+def test_the_rule_cache_is_bounded_and_reloads_what_it_dropped(runtime):
+    from knowledge_base.rulebook import RuleBook
+
+    book = RuleBook(runtime.store, runtime.encoder, cached_revisions=2)
+    shops = ["rules-a", "rules-b", "rules-c"]
+    for shop in shops:
+        book.create(shop, Rule(id=f"r-{shop}", name=shop, reply=f"{shop} 的回复",
+                               trigger=Trigger(mode="any", keywords=("包邮",))))
+    for _ in range(2):
+        for shop in shops:
+            assert book.explain(shop, "包邮吗")[1].winner.rule.id == f"r-{shop}"
+            assert len(book._cache) <= 2
+
+
 def test_semantic_rule_in_the_pipeline_reuses_the_message_vector(runtime, monkeypatch):
     runtime.rules.create("demo", Rule(id="r-sem", name="催发货", reply="亲，已经帮您催仓库了",
                                       trigger=Trigger(mode="semantic", examples=("怎么还不发货", "催一下发货"),
