@@ -52,7 +52,7 @@ class Metrics:
         self.build_seconds = Histogram("smartreply_index_build_duration_seconds", "Index build time.", registry=r,
                                        buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300))
         self.encoder_batch = Histogram("smartreply_encoder_batch_requests",
-                                       "Suggestion requests encoded together in one model call (micro-batching).",
+                                       "Encode calls (suggestion requests; small edits) served by one model call (micro-batching).",
                                        registry=r, buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32))
         self.builds_running = Gauge("smartreply_index_builds_running", "Index builds running in this process.",
                                     registry=r)
