@@ -24,7 +24,7 @@ from typing import Protocol
 import faiss
 import numpy as np
 
-from models.errors import ArtifactMismatch, NotFound
+from models.errors import ArtifactMismatch, IndexDamaged, NotFound
 
 from .schema import FaqEntry, Phrasing
 
@@ -303,15 +303,26 @@ def load_index(root: Path, shop_id: str, version: int, *, encoder_id: str) -> Sh
     manifest_path = folder / "manifest.json"
     if not manifest_path.is_file():
         raise NotFound(f"no index for shop {shop_id!r} version {version} at {folder}")
-    manifest = json.loads(manifest_path.read_text("utf-8"))
+    damaged = (f"{folder} cannot be read", f"activate another version (`smartreply kb activate`) or "
+               f"upload the FAQ again")
+    try:
+        manifest = json.loads(manifest_path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexDamaged(f"{damaged[0]}: manifest.json: {exc}; {damaged[1]}") from exc
     if manifest.get("format") != INDEX_FORMAT:
         raise ArtifactMismatch(f"{folder}: index format {manifest.get('format')!r}, expected {INDEX_FORMAT!r}")
     if manifest.get("encoder_id") != encoder_id:
         raise ArtifactMismatch(
             f"{folder}: index was built with encoder {manifest.get('encoder_id')!r} but the service runs "
-            f"{encoder_id!r}; rebuild it (re-upload or `smartreply kb reindex`)")
-    index = faiss.read_index(str(folder / "index.faiss"))
-    rows = json.loads((folder / "phrasings.json").read_text("utf-8"))
+            f"{encoder_id!r}; rebuild it with `smartreply kb reindex --shop {shop_id}` (or upload the FAQ again)")
+    try:
+        index = faiss.read_index(str(folder / "index.faiss"))
+    except RuntimeError as exc:  # FAISS's C++ read error: which file is all a user can act on
+        raise IndexDamaged(f"{damaged[0]}: index.faiss is not a readable FAISS index; {damaged[1]}") from exc
+    try:
+        rows = json.loads((folder / "phrasings.json").read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexDamaged(f"{damaged[0]}: phrasings.json: {exc}; {damaged[1]}") from exc
     if any(r["id"] != i for i, r in enumerate(rows)):
         raise ArtifactMismatch(f"{folder}: phrasings.json ids are not positions 0..n-1")
     phrasings = PhrasingTable([r["entry_id"] for r in rows], [r["text"] for r in rows], [r["standard"] for r in rows])

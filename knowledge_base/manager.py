@@ -19,6 +19,7 @@ from .importer import (
     RecoveryReport,
     activate_version,
     edit_kb,
+    import_entries,
     import_kb_file,
     recover_interrupted_builds,
 )
@@ -95,6 +96,24 @@ class KnowledgeBase:
         result = activate_version(self.store, self.index_root, self.encoder.model_id, shop_id, version)
         self.on_change(shop_id)
         return result
+
+    def reindex(self, shop_id: str, *, progress: Callable[[int, int], None] | None = None
+                ) -> tuple[KbVersion, ImportResult | None]:
+        """Embed the active version's entries again with this encoder, as a new active version.
+
+        After switching ``SMARTREPLY_ENCODER`` every index built by the old one is refused (its vectors
+        mean nothing to the new model); this rebuilds one shop without its FAQ file. Returns the version
+        it started from and the import, or None when that version was built by this encoder already.
+        """
+        active = self.store.get_version(shop_id, self.store.require_active_version(shop_id))
+        if active.encoder_id == self.encoder.model_id:
+            return active, None
+        result = import_entries(self.store, self.index_root, self.encoder, shop_id,
+                                self.store.entries(shop_id, active.version), source=f"reindex of v{active.version}",
+                                note=f"re-embedded with {self.encoder.model_id} (was {active.encoder_id})",
+                                normalise=self.normalise, progress=progress)
+        self.on_change(shop_id)
+        return active, result
 
     def export(self, shop_id: str, fmt: ExportFormat, version: int | None = None) -> tuple[int, bytes]:
         version, entries = self.entries(shop_id, version)

@@ -17,6 +17,7 @@ __all__ = [
     "EncoderError",
     "EncoderNotExported",
     "ArtifactMismatch",
+    "IndexDamaged",
     "UploadError",
     "UploadTooLarge",
     "TooManyRows",
@@ -69,6 +70,12 @@ class ArtifactMismatch(SmartReplyError, ValueError):
     """An artifact (index, model) was made by a different encoder or format than asked for."""
 
     code = "artifact_mismatch"
+
+
+class IndexDamaged(SmartReplyError, RuntimeError):
+    """A saved index file cannot be read (disk damage, a partial copy): the version cannot be served."""
+
+    code = "index_damaged"
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -34,12 +35,21 @@ from .pipeline import RuleHit, Suggester
 from .ranking import PipelineOptions
 from .ratelimit import RateLimiter
 
-__all__ = ["Runtime", "DEMO_SHOP_ID", "DEMO_FAQ_PATH"]
+__all__ = ["Runtime", "WarmedShop", "DEMO_SHOP_ID", "DEMO_FAQ_PATH"]
 
 logger = logging.getLogger(__name__)
 
 DEMO_SHOP_ID = "demo"
 DEMO_FAQ_PATH = Path(__file__).resolve().parent.parent / "knowledge_base" / "demo" / "demo_shop.csv"
+
+
+@dataclass(frozen=True)
+class WarmedShop:
+    shop_id: str
+    version: int | None  # the active version loaded (None: it could not be)
+    phrasings: int
+    seconds: float
+    error: str | None = None
 
 
 @dataclass
@@ -72,14 +82,41 @@ class Runtime:
         if not self.settings.compliance_guard:
             logger.warning("SMARTREPLY_COMPLIANCE_GUARD is off: suggestions are not checked against the "
                            "platform's rules (for evaluation ablations only)")
+        return self._new_suggester(self.settings.index_memory_budget_bytes, on_cache_event=self.metrics.cache_event)
+
+    def _new_suggester(self, memory_budget: int, on_cache_event=None) -> Suggester:  # noqa: ANN001
         return Suggester(self.store, self.settings.index_dir, self.encoder, candidates=self.settings.candidates,
                          normalise=normalize_text, search_threads=self.settings.encoder_threads,
-                         version_ttl=self.settings.active_version_ttl,
-                         memory_budget=self.settings.index_memory_budget_bytes,
-                         on_cache_event=self.metrics.cache_event,
-                         intent_model=self.intent_model, options=self.pipeline_options,
-                         rule_matcher=self._rule_hit,
+                         version_ttl=self.settings.active_version_ttl, memory_budget=memory_budget,
+                         on_cache_event=on_cache_event, intent_model=self.intent_model,
+                         options=self.pipeline_options, rule_matcher=self._rule_hit,
                          graph_min_phrasings=self.settings.search_graph_min_phrasings)
+
+    def warm(self, shop_ids: Sequence[str] | None = None,
+             progress: Callable[[int, int], None] | None = None) -> list[WarmedShop]:
+        """Load each shop's active version once (default: every shop that has one), so the files a
+        load derives for this code and these settings (ranker weights, gram tables, search graphs)
+        are on disk before traffic arrives: after an upgrade that changes them, the first buyer of
+        every shop would otherwise pay for it (~1 s per 500 entries). One shop is in memory at a
+        time. A shop that cannot be loaded is reported and the others go on.
+        """
+        ids = sorted(self.store.shops_with_active_version()) if shop_ids is None else list(shop_ids)
+        suggester = self._new_suggester(memory_budget=1)  # keeps only the shop being loaded
+        out: list[WarmedShop] = []
+        for done, shop_id in enumerate(ids, start=1):
+            started = time.perf_counter()
+            try:
+                kb = suggester.kb(shop_id)
+                out.append(WarmedShop(shop_id, kb.index.version, kb.index.size, time.perf_counter() - started))
+            except SmartReplyError as exc:
+                out.append(WarmedShop(shop_id, None, 0, time.perf_counter() - started, error=exc.message))
+            except Exception as exc:  # noqa: BLE001 - a damaged index file: report it, warm the rest
+                logger.debug("warming shop %s failed", shop_id, exc_info=True)
+                out.append(WarmedShop(shop_id, None, 0, time.perf_counter() - started,
+                                      error=f"{type(exc).__name__}: {exc}"))
+            if progress is not None:
+                progress(done, len(ids))
+        return out
 
     @property
     def pipeline_options(self) -> PipelineOptions:

@@ -98,8 +98,10 @@ def _build_part(data_dir: str, ids: list[str], built: list[str], entries: int, p
         for shop_id in ids:
             shop = generate_shop(shop_id, entries, phrasings, seed=seed)
             runtime.import_file(shop_id, "faq.csv", shop_csv_bytes(shop))
-        for shop_id in built:
-            runtime.suggester.kb(shop_id)
+        failed = [w for w in runtime.warm(built) if w.error is not None]
+        if failed:
+            raise RuntimeError(f"{len(failed)} built shops could not be loaded, e.g. {failed[0].shop_id}: "
+                               f"{failed[0].error}")
     finally:
         runtime.close()
     return time.perf_counter() - started

@@ -13,6 +13,7 @@ from models.errors import (
     ArtifactMismatch,
     Conflict,
     EncoderError,
+    IndexDamaged,
     Forbidden,
     InvalidRequest,
     InvalidUpload,
@@ -40,6 +41,7 @@ _STATUS: list[tuple[type[SmartReplyError], int]] = [
     (ArtifactMismatch, 409),
     (Conflict, 409),
     (EncoderError, 503),
+    (IndexDamaged, 503),
 ]
 
 

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from models.errors import SmartReplyError
+
 from .common import cli_errors, runtime_with_encoder, settings_from, setup_logging
 
 app = typer.Typer(help="Import, inspect, diff, export and roll back knowledge bases.", no_args_is_help=True)
@@ -117,6 +119,66 @@ def activate(shop: Shop, version: Annotated[int, typer.Argument(help="The versio
         runtime = runtime_with_encoder(settings)
         result = runtime.kb.activate(shop, version)
     typer.echo(f"shop {shop}: version {result.version} is active ({result.entry_count} entries, {result.source})")
+
+
+@app.command("reindex")
+def reindex(
+    shops: Annotated[list[str] | None, typer.Option("--shop", help="Shop id (repeatable); default: every shop "
+                                                    "with an active knowledge base.")] = None,
+) -> None:
+    """Re-embed each shop's active knowledge base with the configured encoder, as a new version (after
+    switching SMARTREPLY_ENCODER). Shops already built by it are skipped."""
+    settings = settings_from()
+    setup_logging(settings, quiet=True)
+    failed = 0
+    with cli_errors():
+        runtime = runtime_with_encoder(settings)
+        ids = sorted(runtime.store.shops_with_active_version()) if not shops else shops
+    for shop_id in ids:
+        try:
+            before, result = runtime.kb.reindex(shop_id)
+        except SmartReplyError as exc:
+            failed += 1
+            typer.echo(f"shop {shop_id}: not reindexed: {exc.message}", err=True)
+            continue
+        if result is None:
+            typer.echo(f"shop {shop_id}: v{before.version} is built with {before.encoder_id} already; skipped")
+        else:
+            typer.echo(f"shop {shop_id}: v{before.version} ({before.encoder_id}) → v{result.version} "
+                       f"({runtime.encoder.model_id}): {result.entries} entries, {result.phrasings} phrasings "
+                       f"in {result.seconds:.1f}s")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("warm")
+def warm(
+    shops: Annotated[list[str] | None, typer.Option("--shop", help="Shop id (repeatable); default: every shop "
+                                                    "with an active knowledge base.")] = None,
+) -> None:
+    """Load each shop's active version once so its derived files (ranker weights, gram tables, search
+    graphs) exist for this version of smartreply and these settings: run it after an upgrade, before
+    traffic, with the same settings as `serve`."""
+    settings = settings_from()
+    setup_logging(settings, quiet=True)
+    with cli_errors():
+        runtime = runtime_with_encoder(settings)
+        with typer.progressbar(length=1, label="warming", file=None) as bar:
+            def progress(done: int, total: int) -> None:
+                bar.length = total
+                bar.update(done - bar.pos)
+
+            results = runtime.warm(shops or None, progress=progress)
+    failed = [r for r in results if r.error is not None]
+    for r in failed:
+        typer.echo(f"shop {r.shop_id}: not warmed: {r.error}", err=True)
+    ok = [r for r in results if r.error is None]
+    slowest = max(ok, key=lambda r: r.seconds, default=None)
+    typer.echo(f"warmed {len(ok)} of {len(results)} shops ({sum(r.phrasings for r in ok)} phrasings) in "
+               f"{sum(r.seconds for r in results):.1f}s" +
+               (f"; slowest {slowest.shop_id} v{slowest.version} {slowest.seconds:.2f}s" if slowest else ""))
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command("template")

@@ -63,3 +63,16 @@ def test_empty_index_search_returns_nothing(fake_encoder):
     idx = build_index("s1", 1, [ENTRIES[2]], fake_encoder)
     scores, ids = idx.search(fake_encoder.encode(["x"]), 3)
     assert ids.shape == (1, 0)
+
+
+@pytest.mark.parametrize("name, damage", [("index.faiss", b"\x00" * 10), ("phrasings.json", b"[{"),
+                                          ("manifest.json", b"")])
+def test_a_damaged_index_file_is_named_with_what_to_do(tmp_path, fake_encoder, name, damage):
+    from models.errors import IndexDamaged
+
+    path = save_index(tmp_path, build_index("s1", 1, ENTRIES, fake_encoder))
+    (path / name).write_bytes(damage)
+    with pytest.raises(IndexDamaged) as caught:
+        load_index(tmp_path, "s1", 1, encoder_id=fake_encoder.model_id)
+    assert name in caught.value.message and "smartreply kb activate" in caught.value.message
+    assert caught.value.code == "index_damaged"

@@ -118,3 +118,26 @@ def test_recovery_fails_dead_builds_and_removes_their_files(kb, tmp_path, fake_e
     statuses = {v.version: (v.status, v.note[:10]) for v in kb.versions("s")}
     assert statuses[dead] == ("failed", "abandoned:") and statuses[live][0] == "building"
     assert kb.store.active_version("s") == 1
+
+
+def test_reindex_after_an_encoder_switch_embeds_the_active_entries_again(kb, tmp_path):
+    from models.errors import ArtifactMismatch
+    from tests.fakes import CharNgramEncoder
+
+    kb.import_file("s", "good.csv", GOOD.encode())
+    kb.update_entry("s", "B", {"enabled": False})  # v2, the active one: B is disabled there
+    other = CharNgramEncoder(dim=32, model_id="other-encoder")
+    switched = KnowledgeBase(kb.store, kb.index_root, other, ParseLimits())
+    with pytest.raises(ArtifactMismatch, match="smartreply kb reindex --shop s"):
+        load_index(kb.index_root, "s", 2, encoder_id=other.model_id)
+
+    before, result = switched.reindex("s")
+    assert (before.version, before.encoder_id) == (2, kb.encoder.model_id)
+    assert result.version == 3 and kb.store.active_version("s") == 3
+    version = kb.store.get_version("s", 3)
+    assert version.encoder_id == "other-encoder" and version.source == "reindex of v2"
+    assert kb.store.entries("s", 3) == kb.store.entries("s", 2)  # same entries, B still disabled
+    index = load_index(kb.index_root, "s", 3, encoder_id="other-encoder")
+    assert index.dim == 32 and index.size == 3  # A's three phrasings; disabled B is not indexed
+    # Built by this encoder already: nothing to do.
+    assert switched.reindex("s") == (kb.store.get_version("s", 3), None)

@@ -115,3 +115,20 @@ def test_compliance_check_of_a_draft(client):
     assert "微信" in body["reason"] and "电话" in body["reason"]
     ok = client.post("/v1/compliance/check", json={"text": "亲，48小时内发货哦"}).json()
     assert ok == {"allowed": True, "reason": "", "violations": []}
+
+
+def test_a_damaged_index_answers_503_with_what_to_do(tmp_path, fake_encoder, database_url):
+    def app_client():
+        runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, database_url=database_url))
+        runtime.encoder = fake_encoder
+        return TestClient(create_app(runtime=runtime), headers=OPERATOR_HEADERS)
+
+    with app_client() as client:
+        assert upload(client, GOOD).status_code == 201
+    (tmp_path / "indexes" / "s1" / "v000001" / "index.faiss").write_bytes(b"\x00" * 16)
+    with app_client() as client:  # a restarted process finds the file damaged
+        r = client.post("/v1/shops/s1/suggestions", json={"message": "邮费多少钱"})
+    assert r.status_code == 503
+    error = r.json()["error"]
+    assert error["code"] == "index_damaged" and "index.faiss" in error["message"]
+    assert "smartreply kb activate" in error["message"]

@@ -42,3 +42,34 @@ def test_export_diff_activate_template(cli, tmp_path):
     r = cli("kb", "activate", "--shop", "s1", "7")
     assert r.exit_code == 1 and "Error: shop 's1' has no version 7" in r.output
     assert cli("kb", "export", "--shop", "s1", "-o", str(tmp_path / "x.txt")).exit_code == 1
+
+
+def test_warm_writes_each_shops_derived_files_and_reports_the_ones_it_cannot_load(cli, tmp_path):
+    from knowledge_base.index import index_dir
+
+    for shop in ("w1", "w2"):
+        assert cli("kb", "import", str(DATA / "faq_gbk.csv"), "--shop", shop).exit_code == 0
+    folders = {shop: index_dir(tmp_path / "var" / "indexes", shop, 1) for shop in ("w1", "w2")}
+    # The CLI's import does not load the shop: nothing derived yet, as after an upgrade that renames them.
+    assert not list(folders["w1"].glob("ranker.*.json")) and not list(folders["w1"].glob("lexicon.*.npz"))
+
+    r = cli("kb", "warm")
+    assert r.exit_code == 0, r.output
+    assert "warmed 2 of 2 shops" in r.output
+    for folder in folders.values():
+        assert list(folder.glob("ranker.*.json")) and list(folder.glob("lexicon.*.npz"))
+
+    (folders["w2"] / "index.faiss").write_bytes(b"not an index")
+    r = cli("kb", "warm", "--shop", "w1", "--shop", "w2", "--shop", "nobody")
+    assert r.exit_code == 1
+    assert "warmed 1 of 3 shops" in r.output
+    assert "shop w2: not warmed:" in r.output and "shop nobody: not warmed:" in r.output
+
+
+def test_reindex_skips_shops_built_by_this_encoder_and_reports_unknown_ones(cli):
+    assert cli("kb", "import", str(DATA / "faq_gbk.csv"), "--shop", "r1").exit_code == 0
+    r = cli("kb", "reindex")
+    assert r.exit_code == 0, r.output
+    assert r.output.startswith("shop r1: v1 is built with m3e-small@") and r.output.rstrip().endswith("skipped")
+    r = cli("kb", "reindex", "--shop", "r1", "--shop", "nobody")
+    assert r.exit_code == 1 and "shop nobody: not reindexed: shop 'nobody' does not exist" in r.output
