@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import typer
@@ -72,3 +72,14 @@ def runtime_with_encoder(settings: Settings) -> Runtime:
         export_encoder(settings.encoder, settings.artifacts_dir, progress=lambda m: typer.echo(m, err=True))
         runtime.encoder  # noqa: B018
     return runtime
+
+
+@contextlib.contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A terminal progress bar, as the ``progress(done, total)`` callback the library functions take."""
+    with typer.progressbar(length=1, label=label, file=None) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        yield progress

@@ -9,7 +9,7 @@ import typer
 
 from models.errors import SmartReplyError
 
-from .common import cli_errors, runtime_with_encoder, settings_from, setup_logging
+from .common import cli_errors, progress_bar, runtime_with_encoder, settings_from, setup_logging
 
 app = typer.Typer(help="Import, inspect, diff, export and roll back knowledge bases.", no_args_is_help=True)
 
@@ -27,11 +27,7 @@ def import_(
     setup_logging(settings, quiet=True)
     with cli_errors():
         runtime = runtime_with_encoder(settings)
-        with typer.progressbar(length=1, label="embedding", file=None) as bar:
-            def progress(done: int, total: int) -> None:
-                bar.length = total
-                bar.update(done - bar.pos)
-
+        with progress_bar("embedding") as progress:
             result = runtime.import_file(shop, file.name, file.read_bytes(), progress=progress,
                                          mode="partial" if partial else "reject")
     for w in [*result.skipped, *result.warnings]:
@@ -163,11 +159,7 @@ def warm(
     setup_logging(settings, quiet=True)
     with cli_errors():
         runtime = runtime_with_encoder(settings)
-        with typer.progressbar(length=1, label="warming", file=None) as bar:
-            def progress(done: int, total: int) -> None:
-                bar.length = total
-                bar.update(done - bar.pos)
-
+        with progress_bar("warming") as progress:
             results = runtime.warm(shops or None, progress=progress)
     failed = [r for r in results if r.error is not None]
     for r in failed:
