@@ -84,7 +84,7 @@ class Runtime:
                            "platform's rules (for evaluation ablations only)")
         return self._new_suggester(self.settings.index_memory_budget_bytes, on_cache_event=self.metrics.cache_event)
 
-    def _new_suggester(self, memory_budget: int, on_cache_event=None) -> Suggester:  # noqa: ANN001
+    def _new_suggester(self, memory_budget: int, on_cache_event: Callable[..., None] | None = None) -> Suggester:
         return Suggester(self.store, self.settings.index_dir, self.encoder, candidates=self.settings.candidates,
                          normalise=normalize_text, search_threads=self.settings.encoder_threads,
                          version_ttl=self.settings.active_version_ttl, memory_budget=memory_budget,
@@ -110,7 +110,7 @@ class Runtime:
                 out.append(WarmedShop(shop_id, kb.index.version, kb.index.size, time.perf_counter() - started))
             except SmartReplyError as exc:
                 out.append(WarmedShop(shop_id, None, 0, time.perf_counter() - started, error=exc.message))
-            except Exception as exc:  # noqa: BLE001 - a damaged index file: report it, warm the rest
+            except Exception as exc:  # noqa: BLE001 - anything else unreadable: report it, warm the rest
                 logger.debug("warming shop %s failed", shop_id, exc_info=True)
                 out.append(WarmedShop(shop_id, None, 0, time.perf_counter() - started,
                                       error=f"{type(exc).__name__}: {exc}"))
