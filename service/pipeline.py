@@ -39,6 +39,8 @@ __all__ = ["Suggestion", "SuggestResult", "Suggester", "LoadedKb", "ServedEntrie
 
 logger = logging.getLogger(__name__)
 
+LOAD_LOCK_STRIPES = 64
+
 
 @dataclass(frozen=True)
 class Suggestion:
@@ -173,7 +175,11 @@ class Suggester:
         self._loaded: OrderedDict[str, LoadedKb] = OrderedDict()
         self.memory_budget = memory_budget
         self.on_cache_event = on_cache_event or (lambda event, **info: None)
-        self._load_lock = threading.Lock()
+        # Loads of one shop are serialised (the second request waits and uses the first one's load);
+        # loads of different shops run side by side on striped locks. One lock for all shops made every
+        # cache miss queue behind the others: under Zipf traffic over 1,000 shops that queue was the p95.
+        self._load_locks = [threading.Lock() for _ in range(LOAD_LOCK_STRIPES)]
+        self._cache_lock = threading.Lock()  # the LRU's own bookkeeping (insert, evict), held briefly
         # OpenMP's thread count is per calling thread: faiss.omp_set_num_threads() in the main thread
         # does not reach the server's worker threads, whose FAISS search then runs 2 OpenMP threads and
         # is ~20x slower on 2 cores (measured 5.5 ms vs 0.26 ms per search). Each thread pins itself once.
@@ -208,13 +214,12 @@ class Suggester:
         version = self._active_version(shop_id)
         loaded = self._loaded.get(shop_id)
         if loaded is not None and loaded.index.version == version:
-            try:
-                self._loaded.move_to_end(shop_id)
-            except KeyError:  # evicted by another thread just now: still usable for this request
-                pass
+            with self._cache_lock:
+                if shop_id in self._loaded:  # else evicted by another thread just now: still usable here
+                    self._loaded.move_to_end(shop_id)
             self.on_cache_event("hit")
             return loaded
-        with self._load_lock:
+        with self._load_locks[hash(shop_id) % LOAD_LOCK_STRIPES]:
             loaded = self._loaded.get(shop_id)
             if loaded is None or loaded.index.version != version:
                 index = load_index(self.index_root, shop_id, version, encoder_id=self.encoder.model_id)
@@ -229,10 +234,11 @@ class Suggester:
                     if index.graph is not None:  # a large shop: its entries are many too
                         attach_centroid_graph(loaded.ranking, index, index_root=self.index_root)
                     loaded.nbytes += loaded.ranking.ranker.nbytes
-                self._loaded[shop_id] = loaded
-                self._loaded.move_to_end(shop_id)
+                with self._cache_lock:
+                    self._loaded[shop_id] = loaded
+                    self._loaded.move_to_end(shop_id)
+                    self._evict(keep=shop_id)
                 logger.info("loaded shop %s v%d (%d phrasings)", shop_id, version, index.size)
-                self._evict(keep=shop_id)
                 self.on_cache_event("miss", bytes=self.cache_bytes, shops=len(self._loaded))
             else:
                 self.on_cache_event("hit")
@@ -240,16 +246,21 @@ class Suggester:
 
     @property
     def cache_bytes(self) -> int:
-        return sum(kb.nbytes for kb in list(self._loaded.values()))
+        with self._cache_lock:
+            return self._bytes_held()
+
+    def _bytes_held(self) -> int:  # with _cache_lock held
+        return sum(kb.nbytes for kb in self._loaded.values())
 
     def loaded_shops(self) -> list[str]:
         """Shops whose index is in memory, least recently used first."""
-        return list(self._loaded)
+        with self._cache_lock:
+            return list(self._loaded)
 
-    def _evict(self, keep: str) -> None:
+    def _evict(self, keep: str) -> None:  # with _cache_lock held
         if self.memory_budget <= 0:
             return
-        total = self.cache_bytes
+        total = self._bytes_held()
         while total > self.memory_budget and len(self._loaded) > 1:
             shop_id, kb = next(iter(self._loaded.items()))
             if shop_id == keep:

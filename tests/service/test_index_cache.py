@@ -33,3 +33,34 @@ def test_lru_eviction_under_a_memory_budget(tmp_path, fake_encoder):
         assert "smartreply_index_cache_shops 2.0" in metrics
         # an evicted shop is loaded again on demand
         assert client.post("/v1/shops/s2/suggestions", json={"message": "包邮吗"}).json()["kb_version"] == 1
+
+
+def test_concurrent_requests_over_more_shops_than_fit_stay_correct(tmp_path, fake_encoder):
+    """16 threads ask for 8 shops under a budget of 2: shops load side by side (striped locks) and are
+    evicted meanwhile; every answer comes from the shop asked, and one shop is loaded once per miss."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from knowledge_base.importer import import_kb_file
+
+    runtime = Runtime(Settings(data_dir=tmp_path, index_memory_budget_bytes=1))
+    runtime.encoder = fake_encoder
+    shops = [f"s{i}" for i in range(8)]
+    for i, shop in enumerate(shops):
+        faq = f"编号,标准问题,相似问题,答案\nA,包邮吗,免运费吗|邮费多少,{shop}全场包邮\nB,什么时候发货,几天发货,{i}天内发货\n"
+        import_kb_file(runtime.store, runtime.settings.index_dir, fake_encoder, shop, "faq.csv", faq.encode())
+    events = []
+    suggester = runtime._new_suggester(memory_budget=1, on_cache_event=lambda event, **info: events.append(event))
+    suggester.memory_budget = 2 * suggester.kb("s0").nbytes + 10
+    events.clear()
+
+    def ask(n: int) -> tuple[str, str]:
+        shop = shops[(n * 7) % len(shops)]
+        return shop, suggester.suggest(shop, "邮费多少钱").suggestions[0].answer
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(ask, range(400)))
+    assert all(answer == f"{shop}全场包邮" for shop, answer in answers)
+    assert len(suggester.loaded_shops()) <= 2 and suggester.cache_bytes <= suggester.memory_budget
+    assert events.count("hit") + events.count("miss") == 400 and events.count("miss") >= 8
+    # Every shop loaded (s0 before, each miss since) is either still held or was evicted exactly once.
+    assert events.count("evict") == 1 + events.count("miss") - len(suggester.loaded_shops())
