@@ -36,8 +36,8 @@ def test_lru_eviction_under_a_memory_budget(tmp_path, fake_encoder):
 
 
 def test_concurrent_requests_over_more_shops_than_fit_stay_correct(tmp_path, fake_encoder):
-    """16 threads ask for 8 shops under a budget of 2: shops load side by side (striped locks) and are
-    evicted meanwhile; every answer comes from the shop asked, and one shop is loaded once per miss."""
+    """16 threads ask for 8 shops under a budget of 2, so shops are loaded and evicted while others are
+    read: every answer comes from the shop asked, and the LRU's accounting stays exact."""
     from concurrent.futures import ThreadPoolExecutor
 
     from knowledge_base.importer import import_kb_file
