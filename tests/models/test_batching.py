@@ -14,7 +14,7 @@ from tests.fakes import CharNgramEncoder
 
 
 class SlowEncoder(CharNgramEncoder):
-    """The fake encoder taking 30 ms a call, so concurrent callers really overlap; records its calls."""
+    """The fake encoder taking 50 ms a call, so concurrent callers really overlap; records its calls."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -23,7 +23,7 @@ class SlowEncoder(CharNgramEncoder):
 
     def encode(self, texts, batch_size=64):
         self.batches.append(list(texts))
-        time.sleep(0.03)
+        time.sleep(0.05)
         if self.fail_on is not None and self.fail_on in texts:
             raise RuntimeError("model failed")
         return super().encode(texts, batch_size)
