@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,8 +35,11 @@ __all__ = ["create_app"]
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None, demo: bool = False) -> FastAPI:
-    """Build the app. ``demo=True`` loads the bundled demo shop at start-up if it is not loaded yet."""
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None, demo: bool = False,
+               freeze_gc: bool = False) -> FastAPI:
+    """Build the app. ``demo=True`` loads the bundled demo shop at start-up if it is not loaded yet.
+    ``freeze_gc=True`` (``serve``) moves everything alive after start-up out of the garbage collector's
+    reach (see the lifespan)."""
     runtime = runtime or Runtime(settings or Settings())
 
     @asynccontextmanager
@@ -61,6 +65,14 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                             result.version, result.entries, result.phrasings)
             # Load it (and its reranker) before the first buyer message, not during it.
             runtime.suggester.kb(DEMO_SHOP_ID)
+        if freeze_gc:
+            # What is alive now (modules, the encoder and intent model, the app: ~160k objects) lives as
+            # long as the process. Each full collection walked all of it, ~70 ms with every request of
+            # the worker stalled, about once per 1,000 requests: the p99 at concurrency 16. Frozen
+            # objects are never walked again; garbage made later is collected as before.
+            gc.collect()
+            gc.freeze()
+            runtime.metrics.gc_frozen.set(gc.get_freeze_count())
         yield
         # Graceful shutdown: uvicorn has stopped accepting and drained in-flight requests (a running
         # upload finished and activated its version, or failed and was marked failed); now flush the

@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.gc_collector import GCCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from models.privacy import mask_pii
@@ -54,6 +55,9 @@ class Metrics:
         self.encoder_batch = Histogram("smartreply_encoder_batch_requests",
                                        "Encode calls (suggestion requests; small edits) served by one model call (micro-batching).",
                                        registry=r, buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32))
+        self.gc_frozen = Gauge("smartreply_gc_frozen_objects", "Objects alive after start-up, frozen out of the "
+                               "garbage collector (serve).", registry=r)
+        GCCollector(registry=r)  # python_gc_collections_total{generation}: full collections are the costly ones
         self.builds_running = Gauge("smartreply_index_builds_running", "Index builds running in this process.",
                                     registry=r)
 

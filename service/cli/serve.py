@@ -36,7 +36,7 @@ def serve(
     with cli_errors():
         runtime = runtime_with_encoder(settings)
         if workers == 1:
-            app = create_app(runtime=runtime, demo=demo)
+            app = create_app(runtime=runtime, demo=demo, freeze_gc=True)
             typer.echo(f"smartreply serving on http://{settings.host}:{settings.port} (docs: /docs)", err=True)
             uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
                         timeout_graceful_shutdown=10)
@@ -137,4 +137,4 @@ def worker_app():  # noqa: ANN201 - FastAPI, imported lazily
 
     settings = Settings()
     setup_logging(settings)
-    return create_app(settings)
+    return create_app(settings, freeze_gc=True)

@@ -65,6 +65,9 @@ def test_pii_is_masked_in_logs_and_database_and_metrics_are_exported(tmp_path, r
         assert 'smartreply_index_builds_total{outcome="ok"} 1.0' in metrics
         batched = re.search(r"^smartreply_encoder_batch_requests_sum (\S+)$", metrics, re.M)
         assert batched and float(batched.group(1)) >= 4  # every suggestion went through the micro-batcher
+        frozen = re.search(r"^smartreply_gc_frozen_objects (\S+)$", metrics, re.M)
+        assert frozen and float(frozen.group(1)) > 10_000  # start-up objects are out of the collector's walks
+        assert 'python_gc_collections_total{generation="2"}' in metrics
     finally:
         server.stop()  # SIGTERM: graceful shutdown
     log = server.log_path.read_text("utf-8")
