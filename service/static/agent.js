@@ -343,20 +343,31 @@ async function send() {
   const check = await runCheck(draft.value);
   if (!check.allowed) {
     const dialog = $("override-dialog");
+    if (dialog.open) return;
     $("override-reason").textContent = check.reason || check.violations.map((v) => v.reason).join("；");
     $("override-ack").checked = false;
     $("override-send").disabled = true;
+    overrideText = text;
     dialog.returnValue = "";
     dialog.showModal();
-    dialog.addEventListener("close", () => {
-      if (dialog.returnValue === "send") deliver(text, true);
-      else draft.focus();
-    }, { once: true });
     return;
   }
   deliver(text, false);
 }
 $("override-ack").addEventListener("change", (ev) => { $("override-send").disabled = !ev.target.checked; });
+
+// The draft waiting in the override dialog. One listener for every close: a listener added per
+// opening could be consumed by the close event of the previous opening, which the browser delivers
+// as a task that a fast Ctrl+Enter (input runs first) can overtake; the send then did nothing.
+let overrideText = null;
+$("override-dialog").addEventListener("close", () => {
+  const dialog = $("override-dialog");
+  if (dialog.open) return;  // the close of an earlier opening, delivered after it was opened again
+  const text = overrideText;
+  overrideText = null;
+  if (dialog.returnValue === "send" && text !== null) deliver(text, true);
+  else $("draft").focus();
+});
 
 function deliver(text, override) {
   const c = conv();
