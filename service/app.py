@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             # Load it (and its reranker) before the first buyer message, not during it.
             runtime.suggester.kb(DEMO_SHOP_ID)
         if freeze_gc:
-            # What is alive now (modules, the encoder and intent model, the app: ~160k objects) lives as
+            # What is alive now (modules, the encoder and intent model, the app: 160k-260k objects) lives as
             # long as the process. Each full collection walked all of it, ~70 ms with every request of
             # the worker stalled, about once per 1,000 requests: the p99 at concurrency 16. Frozen
             # objects are never walked again; garbage made later is collected as before.
