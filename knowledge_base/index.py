@@ -30,7 +30,8 @@ from .schema import FaqEntry, Phrasing
 
 __all__ = [
     "TextEncoder", "ShopIndex", "build_index", "derive_index", "index_dir", "load_index", "save_index",
-    "remove_index", "remove_orphans", "attach_graph", "hnsw_graph", "graph_nbytes", "PhrasingTable", "INDEX_FORMAT", "GRAPH_M",
+    "remove_index", "remove_orphans", "attach_graph", "hnsw_graph", "graph_nbytes", "PhrasingTable",
+    "INDEX_FORMAT", "GRAPH_M",
 ]
 
 logger = logging.getLogger(__name__)
@@ -303,12 +304,10 @@ def load_index(root: Path, shop_id: str, version: int, *, encoder_id: str) -> Sh
     manifest_path = folder / "manifest.json"
     if not manifest_path.is_file():
         raise NotFound(f"no index for shop {shop_id!r} version {version} at {folder}")
-    damaged = (f"{folder} cannot be read", f"activate another version (`smartreply kb activate`) or "
-               f"upload the FAQ again")
     try:
         manifest = json.loads(manifest_path.read_text("utf-8"))
     except (OSError, ValueError) as exc:
-        raise IndexDamaged(f"{damaged[0]}: manifest.json: {exc}; {damaged[1]}") from exc
+        raise _damaged(folder, f"manifest.json: {exc}") from exc
     if manifest.get("format") != INDEX_FORMAT:
         raise ArtifactMismatch(f"{folder}: index format {manifest.get('format')!r}, expected {INDEX_FORMAT!r}")
     if manifest.get("encoder_id") != encoder_id:
@@ -318,11 +317,11 @@ def load_index(root: Path, shop_id: str, version: int, *, encoder_id: str) -> Sh
     try:
         index = faiss.read_index(str(folder / "index.faiss"))
     except RuntimeError as exc:  # FAISS's C++ read error: which file is all a user can act on
-        raise IndexDamaged(f"{damaged[0]}: index.faiss is not a readable FAISS index; {damaged[1]}") from exc
+        raise _damaged(folder, "index.faiss is not a readable FAISS index") from exc
     try:
         rows = json.loads((folder / "phrasings.json").read_text("utf-8"))
     except (OSError, ValueError) as exc:
-        raise IndexDamaged(f"{damaged[0]}: phrasings.json: {exc}; {damaged[1]}") from exc
+        raise _damaged(folder, f"phrasings.json: {exc}") from exc
     if any(r["id"] != i for i, r in enumerate(rows)):
         raise ArtifactMismatch(f"{folder}: phrasings.json ids are not positions 0..n-1")
     phrasings = PhrasingTable([r["entry_id"] for r in rows], [r["text"] for r in rows], [r["standard"] for r in rows])
@@ -333,12 +332,18 @@ def load_index(root: Path, shop_id: str, version: int, *, encoder_id: str) -> Sh
                      phrasings=phrasings)
 
 
+def _damaged(folder: Path, problem: str) -> IndexDamaged:
+    return IndexDamaged(f"{folder} cannot be read: {problem}; activate another version (`smartreply kb activate`) "
+                        "or upload the FAQ again")
+
+
 def attach_graph(root: Path | None, shop_index: ShopIndex, *, ef_search: int) -> ShopIndex:
     """Give ``shop_index`` an HNSW search graph, read from beside the index or built and saved there."""
     folder = index_dir(root, shop_index.shop_id, shop_index.version) if root is not None else None
+    path = folder / f"graph.hnsw{GRAPH_M}.faiss" if folder is not None else None
     shop_index.graph = hnsw_graph(
-        (shop_index.size, shop_index.dim), shop_index.vectors, folder / f"graph.hnsw{GRAPH_M}.faiss" if folder is not None else None,
-        ef_search=ef_search, what=f"search graph for shop {shop_index.shop_id} v{shop_index.version}")
+        (shop_index.size, shop_index.dim), shop_index.vectors, path, ef_search=ef_search,
+        what=f"search graph for shop {shop_index.shop_id} v{shop_index.version}")
     return shop_index
 
 
