@@ -64,7 +64,7 @@ ARTIFACT_FORMAT = "smartreply-onnx-encoder"
 ARTIFACT_FORMAT_VERSION = 1
 # Bump when the export pipeline changes in a way that changes the produced graph or its numbers
 # (wrapper, opset, fusion, quantisation settings): old artifacts then get a new directory.
-EXPORT_RECIPE_VERSION = "1"
+EXPORT_RECIPE_VERSION = "2"  # 2: int8 weights with reduce_range (AVX2-only CPUs)
 # Chat messages are short; m3e's config allows 512, which only costs latency on pasted essays.
 DEFAULT_MAX_SEQ_LENGTH = 128
 PRECISION_FILES: dict[str, str] = {"fp32": "model.onnx", "int8": "model.int8.onnx"}

@@ -480,6 +480,10 @@ def _quantise(fp32_path: Path, int8_path: Path) -> None:
             str(int8_path),
             per_channel=True,
             weight_type=QuantType.QInt8,
+            # 7-bit weights: CPUs without VNNI (AVX2-only, as this project's CI machines now are)
+            # multiply u8 x s8 through an int16 intermediate that saturates with 8-bit weights.
+            # Measured on an AVX2-only machine: mean cosine to fp32 0.83 without it, 0.997 with it.
+            reduce_range=True,
             # The fused contrib ops carry no type info for the quantiser; without a default
             # tensor type it fails on the fused graph.
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
