@@ -26,6 +26,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from models.errors import ItemNotFound, RequestNotFound
+from models.messages import M
 from models.privacy import mask_pii
 
 from .index import TextEncoder
@@ -218,7 +219,7 @@ class EventLog:
             event = conn.execute(select(suggestion_events.c.entry_ids).where(
                 suggestion_events.c.shop_id == shop_id, suggestion_events.c.request_id == request_id)).first()
         if event is None:
-            raise RequestNotFound(f"shop {shop_id!r} has no suggestion request {request_id!r}")
+            raise RequestNotFound(M("nf.request", shop=shop_id, request=request_id))
         entry_ids = _json(event.entry_ids)
         if entry_id is None and suggestion_rank is not None and 1 <= suggestion_rank <= len(entry_ids):
             entry_id = entry_ids[suggestion_rank - 1]
@@ -317,7 +318,7 @@ class EventLog:
         for c in self.unanswered(shop_id, encoder, max_examples=50, **kwargs):
             if c.id == cluster_id:
                 return c
-        raise ItemNotFound(f"no unanswered cluster {cluster_id!r} in shop {shop_id!r} (it may have left the window)")
+        raise ItemNotFound(M("nf.cluster", shop=shop_id, cluster=cluster_id))
 
     def adoption(self, shop_id: str, *, days: int, now: float | None = None) -> AdoptionReport:
         """Adoption (accepted + edited over all feedback) and edit rate (edited over used), overall and per

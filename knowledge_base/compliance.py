@@ -17,18 +17,14 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
+from models.messages import render
+
 __all__ = ["Violation", "ComplianceResult", "check_text", "KINDS"]
 
 KINDS = ("link", "phone", "wechat", "qq", "off_platform", "absolute_term")
 
-_REASONS = {
-    "link": "含外部链接或网址（平台禁止引导站外）",
-    "phone": "含电话号码（平台禁止站外联系方式）",
-    "wechat": "含微信/VX等站外联系方式",
-    "qq": "含QQ等站外联系方式",
-    "off_platform": "引导私下或站外交易",
-    "absolute_term": "含广告法禁用的极限词",
-}
+# One sentence per kind, in the message catalogue (Chinese, the platform's language, by default).
+_REASONS = {kind: render(f"compliance.{kind}", {}, "zh") for kind in KINDS}
 
 
 @dataclass(frozen=True)
@@ -52,8 +48,10 @@ class ComplianceResult:
     def kinds(self) -> list[str]:
         return sorted({v.kind for v in self.violations}, key=KINDS.index)
 
-    def reason(self) -> str:
-        return "；".join(dict.fromkeys(v.reason for v in self.violations))
+    def reason(self, lang: str = "zh") -> str:
+        """Why the text is refused, one sentence per kind of violation, in ``lang``."""
+        return ("；" if lang == "zh" else "; ").join(
+            dict.fromkeys(render(f"compliance.{v.kind}", {}, lang) for v in self.violations))
 
 
 # Look-alikes NFKC leaves alone (Cyrillic, Greek, Canadian syllabics, math symbols) → the Latin

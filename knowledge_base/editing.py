@@ -9,16 +9,17 @@ them as separators and such a value could not survive an export → import round
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from models.errors import InvalidItem, ItemNotFound, ValidationProblem
+from models.messages import M, Msg
 
 from .parsing import SEPARATORS, KbConsistency, ParseLimits, check_entry, split_cell
 from .schema import FaqEntry, derive_entry_id
 
-__all__ = ["EntryEdit", "add_entry", "update_entry", "delete_entry", "clean_entry", "EntryDiff", "VersionDiff",
+__all__ = ["EntryEdit", "add_entry", "update_entry", "delete_entry", "apply_edits", "clean_entry", "EntryDiff", "VersionDiff",
            "diff_entries", "EDITABLE_FIELDS"]
 
 EDITABLE_FIELDS = ("question", "similar", "answers", "category", "enabled")
@@ -29,8 +30,9 @@ class EntryEdit:
     """The result of applying one edit: the next version's entries and what changed."""
 
     entries: list[FaqEntry]
-    action: str  # for the version's source, e.g. "update FAQ-003"
+    action: Msg  # for the version's source, e.g. "update FAQ-003"
     entry: FaqEntry | None  # the entry as it is now (None after a delete)
+    actions: tuple[Msg, ...] = ()  # several edits published as one version (``apply_edits``)
 
 
 def clean_entry(
@@ -43,9 +45,8 @@ def clean_entry(
     for name, values in (("similar", similar), ("answers", answers)):
         for value in values:
             if any(sep in value for sep in SEPARATORS):
-                problems.append(ValidationProblem(
-                    f"{name} item contains '|' or a line break, which files use to separate several values; "
-                    "send them as separate list items", column=name, value=value[:80], code="separator"))
+                problems.append(ValidationProblem.of(M("problem.separator", field=name), column=name,
+                                                     value=value[:80], code="separator"))
     question = question.strip()
     cleaned_similar = [s for s in split_cell(list(similar)) if "".join(s.split()).lower()
                        != "".join(question.split()).lower()]
@@ -62,7 +63,7 @@ def _validate(entry: FaqEntry, others: Sequence[FaqEntry], limits: ParseLimits, 
         problems += KbConsistency(others).check(entry, {}, {})
     errors = [p for p in problems if p.severity == "error"]
     if errors:
-        raise InvalidItem(f"entry {entry.id or entry.question!r}: {len(errors)} problem(s); nothing was changed",
+        raise InvalidItem(M("item.invalid", subject=M("item.entry", name=entry.id or entry.question), n=len(errors)),
                           problems)
 
 
@@ -70,16 +71,16 @@ def _index_of(entries: Sequence[FaqEntry], entry_id: str) -> int:
     for i, entry in enumerate(entries):
         if entry.id == entry_id:
             return i
-    raise ItemNotFound(f"entry {entry_id!r} is not in the active version")
+    raise ItemNotFound(M("nf.entry_active", entry=entry_id))
 
 
 def add_entry(entries: Sequence[FaqEntry], entry: FaqEntry, problems: list[ValidationProblem],
               limits: ParseLimits) -> EntryEdit:
     if len(entries) >= limits.max_rows:
-        raise InvalidItem(f"the knowledge base already holds {len(entries)} entries, the limit (SMARTREPLY_MAX_ROWS)",
-                          [ValidationProblem("too many entries", code="too_many")])
+        raise InvalidItem(M("item.kb_full", n=len(entries)),
+                          [ValidationProblem.of(M("problem.too_many_entries"), code="too_many")])
     _validate(entry, entries, limits, problems)
-    return EntryEdit(entries=[*entries, entry], action=f"add {entry.id}", entry=entry)
+    return EntryEdit(entries=[*entries, entry], action=M("edit.add", entry=entry.id), entry=entry)
 
 
 def update_entry(entries: Sequence[FaqEntry], entry_id: str, changes: dict[str, Any],
@@ -93,17 +94,32 @@ def update_entry(entries: Sequence[FaqEntry], entry_id: str, changes: dict[str, 
     others = [e for j, e in enumerate(entries) if j != i]
     _validate(entry, others, limits, problems)
     if entry == old:
-        action = f"update {entry_id} (no change)"
+        action = M("edit.update_nochange", entry=entry_id)
     elif set(changes) == {"enabled"}:
-        action = f"{'enable' if entry.enabled else 'disable'} {entry_id}"
+        action = M("edit.enable" if entry.enabled else "edit.disable", entry=entry_id)
     else:
-        action = f"update {entry_id}"
+        action = M("edit.update", entry=entry_id)
     return EntryEdit(entries=[*entries[:i], entry, *entries[i + 1:]], action=action, entry=entry)
 
 
 def delete_entry(entries: Sequence[FaqEntry], entry_id: str) -> EntryEdit:
     i = _index_of(entries, entry_id)
-    return EntryEdit(entries=[*entries[:i], *entries[i + 1:]], action=f"delete {entry_id}", entry=None)
+    return EntryEdit(entries=[*entries[:i], *entries[i + 1:]], action=M("edit.delete", entry=entry_id), entry=None)
+
+
+def apply_edits(entries: Sequence[FaqEntry], edits: Sequence[Callable[[list[FaqEntry]], EntryEdit]]) -> EntryEdit:
+    """Several edits applied in order, as one next version (a merchant's batch of changes published
+    at once instead of a version per keystroke). The first invalid edit rejects the whole batch."""
+    if not edits:
+        raise InvalidItem(M("item.edits_empty"), [])
+    current = list(entries)
+    actions: list[Msg] = []
+    last: EntryEdit | None = None
+    for edit in edits:
+        last = edit(current)
+        current = last.entries
+        actions.append(last.action)
+    return EntryEdit(entries=current, action=actions[-1], entry=last.entry if last else None, actions=tuple(actions))
 
 
 # -- diff --------------------------------------------------------------------------------------

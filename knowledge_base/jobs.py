@@ -21,7 +21,8 @@ from pathlib import Path
 
 from models.errors import ValidationProblem
 
-from .importer import ImportMode, validate_upload
+from .editing import VersionDiff
+from .importer import ImportMode, UploadMode, check_removals, plan_upload, shop_lock
 from .index import TextEncoder, build_index, save_index
 from .parsing import ParseLimits
 from .store import BuildJob, KbStore
@@ -51,22 +52,33 @@ class SubmittedImport:
     skipped: list[ValidationProblem] = field(default_factory=list)
     skipped_rows: int = 0
     mode: str = "reject"
+    upload_mode: str = "replace"
+    base_version: int | None = None
+    no_changes: bool = False  # identical to the active version: nothing stored, no job (job_id "")
+    diff: VersionDiff | None = None
 
 
 def submit_import(store: KbStore, encoder_id: str, shop_id: str, filename: str, data: bytes, *,
-                  limits: ParseLimits | None = None, mode: ImportMode = "reject") -> SubmittedImport:
+                  limits: ParseLimits | None = None, mode: ImportMode = "reject", upload_mode: UploadMode = "replace",
+                  confirm_remove: int | None = None, confirm_limit: int | None = None) -> SubmittedImport:
     """Validate ``data`` exactly as ``import_kb_file`` does, then store the version and queue its build."""
-    parsed, source, note = validate_upload(filename, data, limits=limits, mode=mode)
-    errors = parsed.errors
-    job_id = uuid.uuid4().hex
-    version = store.create_version(shop_id, parsed.entries, source=source, encoder_id=encoder_id, note=note,
-                                   job_id=job_id)
-    logger.info("shop %s: version %d queued as build job %s", shop_id, version, job_id)
-    return SubmittedImport(shop_id=shop_id, version=version, job_id=job_id, entries=len(parsed.entries),
-                           enabled_entries=sum(e.enabled for e in parsed.entries),
-                           phrasings=sum(len(e.phrasings) for e in parsed.entries if e.enabled),
-                           warnings=[p for p in parsed.problems if p.severity != "error"], skipped=errors,
-                           skipped_rows=parsed.rows_with_errors, mode=mode)
+    with shop_lock(shop_id):
+        plan = plan_upload(store, shop_id, filename, data, limits=limits, mode=upload_mode, on_error=mode)
+        entries = plan.entries
+        job_id, version = "", plan.base_version
+        if not plan.no_changes:
+            if confirm_limit is not None:
+                check_removals(plan, confirm_remove, confirm_limit)
+            job_id = uuid.uuid4().hex
+            version = store.create_version(shop_id, entries, source=plan.source, encoder_id=encoder_id,
+                                           note=plan.note, job_id=job_id, base_version=plan.base_version)
+            logger.info("shop %s: version %d queued as build job %s", shop_id, version, job_id)
+    return SubmittedImport(shop_id=shop_id, version=version, job_id=job_id, entries=len(entries),
+                           enabled_entries=sum(e.enabled for e in entries),
+                           phrasings=sum(len(e.phrasings) for e in entries if e.enabled),
+                           warnings=plan.warnings, skipped=plan.errors, skipped_rows=plan.skipped_rows, mode=mode,
+                           upload_mode=upload_mode, base_version=plan.base_version, no_changes=plan.no_changes,
+                           diff=plan.diff)
 
 
 def run_build_job(store: KbStore, index_root: Path, encoder: TextEncoder, job: BuildJob, *, worker: str,

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from sqlalchemy import insert, select, update
 
 from models.errors import InvalidRequest, ItemNotFound
+from models.messages import M
 
 from .store import KbStore, api_keys
 
@@ -70,9 +71,9 @@ class KeyRing:
     def create(self, shop_id: str | None, scopes: list[str] | tuple[str, ...], name: str = "") -> CreatedKey:
         wanted = frozenset(scopes)
         if not wanted or wanted - set(SCOPES):
-            raise InvalidRequest(f"scopes: choose from {', '.join(SCOPES)}")
+            raise InvalidRequest(M("keys.bad_scopes", choices=list(SCOPES)))
         if ("operator" in wanted) != (shop_id is None):
-            raise InvalidRequest("scopes: operator keys belong to no shop; shop keys are agent and/or admin")
+            raise InvalidRequest(M("keys.operator_shop"))
         key = f"sr_{shop_id or 'op'}_{secrets.token_urlsafe(32)}"
         info = ApiKey(key_id=uuid.uuid4().hex[:16], shop_id=shop_id, scopes=wanted, name=name[:200],
                       prefix=(key[:len(key) - 43 + 4])[-24:], created_at=datetime.now(UTC))
@@ -109,7 +110,7 @@ class KeyRing:
                                 .values(revoked_at=datetime.now(UTC))).rowcount
             row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id, owner)).first()
         if row is None:
-            raise ItemNotFound(f"no key {key_id!r}" + (f" in shop {shop_id!r}" if shop_id else ""))
+            raise ItemNotFound(M("keys.not_found", key_id=key_id))
         del done
         return _key(row)
 

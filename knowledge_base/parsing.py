@@ -31,6 +31,7 @@ from pathlib import PurePath
 from typing import Any
 
 from models.errors import ArchiveTooLarge, TooManyRows, UploadError, ValidationProblem
+from models.messages import M
 
 from .compliance import check_text
 from .schema import FaqEntry, derive_entry_id
@@ -121,6 +122,7 @@ class ParsedKb:
     entries: list[FaqEntry]
     problems: list[ValidationProblem] = field(default_factory=list)
     rows_read: int = 0
+    locations: dict[str, dict[str, Any]] = field(default_factory=dict)  # entry id → its sheet and row
 
     @property
     def errors(self) -> list[ValidationProblem]:
@@ -173,11 +175,12 @@ def parse_kb_rows(rows: Iterable[TableRow], limits: ParseLimits) -> ParsedKb:
     problems: list[ValidationProblem] = []
     entries: list[FaqEntry] = []
     consistency = KbConsistency()
+    locations: dict[str, dict[str, Any]] = {}
     rows_read = 0
     for row in rows:
         rows_read += 1
         if rows_read > limits.max_rows:
-            raise TooManyRows(f"too many rows: the limit is {limits.max_rows} (SMARTREPLY_MAX_ROWS); split the file")
+            raise TooManyRows(M("upload.too_many_rows_plain", limit=limits.max_rows))
         entry, row_problems = _row_to_entry(row, limits)
         problems.extend(row_problems)
         if entry is None:
@@ -188,9 +191,10 @@ def parse_kb_rows(rows: Iterable[TableRow], limits: ParseLimits) -> ParsedKb:
             continue
         consistency.add(entry, row.number)
         entries.append(entry)
+        locations[entry.id] = row.where()
     if rows_read == 0:
-        problems.append(ValidationProblem("the file has no data rows", code="no_rows"))
-    return ParsedKb(entries=entries, problems=problems, rows_read=rows_read)
+        problems.append(ValidationProblem.of(M("problem.no_rows"), code="no_rows"))
+    return ParsedKb(entries=entries, problems=problems, rows_read=rows_read, locations=locations)
 
 
 def _phrasing_key(text: str) -> str:
@@ -214,17 +218,16 @@ class KbConsistency:
     def check(self, entry: FaqEntry, where: dict[str, Any], columns: dict[str, str]) -> list[ValidationProblem]:
         if entry.id in self._ids:
             first = self._ids[entry.id]
-            return [ValidationProblem(
-                f"duplicate id {entry.id!r}" + (f" (first used on row {first})" if first else " (already used)"),
+            return [ValidationProblem.of(
+                M("problem.duplicate_id", id=entry.id, first=first) if first else M("problem.duplicate_id_api", id=entry.id),
                 column=columns.get("id", "id"), value=entry.id, code="duplicate_id", **where)]
         problems = []
         for j, text in enumerate(entry.phrasings):
             owner = self._phrasings.get(_phrasing_key(text))
             if owner is not None and owner[0] != entry.id:
-                on_row = f" on row {owner[1]}" if owner[1] else ""
-                problems.append(ValidationProblem(
-                    f"phrasing {text!r} is already used by entry {owner[0]!r}{on_row}; "
-                    "a phrasing may belong to one entry only",
+                on_row = M("problem.on_row", row=owner[1]) if owner[1] else ""
+                problems.append(ValidationProblem.of(
+                    M("problem.conflict", text=text, owner=owner[0], on_row=on_row),
                     column=columns.get("question" if j == 0 else "similar", "question" if j == 0 else "similar"),
                     value=text, code="conflict", **where))
         return problems
@@ -246,41 +249,42 @@ def check_entry(
 
     problems: list[ValidationProblem] = []
     if not entry.id:
-        problems.append(ValidationProblem("id is empty", column=col("id"), code="bad_id", **where))
+        problems.append(ValidationProblem.of(M("problem.id_empty"), column=col("id"), code="bad_id", **where))
     elif len(entry.id) > limits.max_id_chars or not _ID.match(entry.id):
-        problems.append(ValidationProblem(
-            f"id {entry.id[:80]!r} must be at most {limits.max_id_chars} letters, digits or - _ . :",
+        problems.append(ValidationProblem.of(
+            M("problem.bad_id", id=entry.id[:80], limit=limits.max_id_chars),
             column=col("id"), value=entry.id[:80], code="bad_id", **where))
     if not entry.question:
-        problems.append(ValidationProblem("standard question is empty", column=col("question"),
+        problems.append(ValidationProblem.of(M("problem.missing_question"), column=col("question"),
                                           code="missing_question", **where))
     elif len(entry.question) > limits.max_question_chars:
-        problems.append(ValidationProblem(
-            f"standard question is {len(entry.question)} characters; the limit is {limits.max_question_chars}",
+        problems.append(ValidationProblem.of(
+            M("problem.question_too_long", n=len(entry.question), limit=limits.max_question_chars),
             column=col("question"), value=entry.question[:80], code="too_long", **where))
     if not entry.answers:
-        problems.append(ValidationProblem("answer is empty", column=col("answers"), code="missing_answer", **where))
+        problems.append(ValidationProblem.of(M("problem.missing_answer"), column=col("answers"), code="missing_answer",
+                                             **where))
     if len(entry.answers) > limits.max_answers:
-        problems.append(ValidationProblem(
-            f"{len(entry.answers)} answers; the limit is {limits.max_answers} per entry",
+        problems.append(ValidationProblem.of(
+            M("problem.too_many_answers", n=len(entry.answers), limit=limits.max_answers),
             column=col("answers"), code="too_many", **where))
     for answer in entry.answers:
         if len(answer) > limits.max_answer_chars:
-            problems.append(ValidationProblem(
-                f"answer is {len(answer)} characters; the limit is {limits.max_answer_chars}",
+            problems.append(ValidationProblem.of(
+                M("problem.answer_too_long", n=len(answer), limit=limits.max_answer_chars),
                 column=col("answers"), value=answer[:80], code="too_long", **where))
     for text in entry.similar:
         if len(text) > limits.max_question_chars:
-            problems.append(ValidationProblem(
-                f"similar question is {len(text)} characters; the limit is {limits.max_question_chars}",
+            problems.append(ValidationProblem.of(
+                M("problem.similar_too_long", n=len(text), limit=limits.max_question_chars),
                 column=col("similar"), value=text[:80], code="too_long", **where))
     if len(entry.similar) > limits.max_similar:
-        problems.append(ValidationProblem(
-            f"{len(entry.similar)} similar questions; the limit is {limits.max_similar} per entry",
+        problems.append(ValidationProblem.of(
+            M("problem.too_many_similar", n=len(entry.similar), limit=limits.max_similar),
             column=col("similar"), code="too_many", **where))
     if len(entry.category) > limits.max_category_chars:
-        problems.append(ValidationProblem(
-            f"category is {len(entry.category)} characters; the limit is {limits.max_category_chars}",
+        problems.append(ValidationProblem.of(
+            M("problem.category_too_long", n=len(entry.category), limit=limits.max_category_chars),
             column=col("category"), value=entry.category[:80], code="too_long", **where))
     for name, texts in (("id", [entry.id]), ("question", [entry.question]), ("similar", entry.similar),
                         ("answers", entry.answers), ("category", [entry.category])):
@@ -296,8 +300,8 @@ def check_entry(
 def formula_problem(text: str, *, column: str, where: dict[str, Any]) -> ValidationProblem | None:
     if not _FORMULA.match(text):
         return None
-    return ValidationProblem(
-        "cell looks like a spreadsheet formula (possible formula injection); remove the leading =, +, - or @",
+    return ValidationProblem.of(
+        M("problem.formula"),
         column=column, value=text[:80], code="formula", **where)
 
 
@@ -313,8 +317,8 @@ def compliance_problems(
     kinds = result.kinds
     severity = "warning" if set(kinds) <= limits.compliance_warning_kinds else "error"
     found = "; ".join(f"{v.kind} {v.matched!r}" for v in result.violations)
-    return [ValidationProblem(
-        f"text fails the compliance check ({found}): {result.reason()}",
+    return [ValidationProblem.of(
+        M("problem.compliance", found=found, reason=[M(f"compliance.{k}") for k in result.kinds]),
         severity=severity, column=column, value=text[:80], code="compliance",
         extra={"violations": [{"kind": v.kind, "matched": v.matched, "start": v.start, "end": v.end}
                               for v in result.violations]}, **where)]
@@ -329,8 +333,8 @@ def _row_to_entry(row: TableRow, limits: ParseLimits) -> tuple[FaqEntry | None, 
     enabled_text = row.first("enabled").lower()
     enabled = enabled_text not in _FALSE
     if enabled_text not in _TRUE | _FALSE:
-        problems.append(ValidationProblem(
-            f"status {enabled_text!r} is not understood; use 启用 or 停用",
+        problems.append(ValidationProblem.of(
+            M("problem.bad_status", value=enabled_text),
             column=row.col("enabled"), value=enabled_text, code="bad_status", **where))
     entry = FaqEntry(
         id=row.first("id") or (derive_entry_id(question) if question else ""),
@@ -399,16 +403,12 @@ def read_table(
     elif suffix == ".jsonl":
         rows = _jsonl_rows(filename, data, schema, notes)
     else:
-        raise UploadError(
-            f"{filename}: unsupported file type {suffix or '(none)'!r}; "
-            f"upload one of {', '.join(SUPPORTED_SUFFIXES)}"
-        )
+        raise UploadError(M("upload.unsupported", filename=filename, suffix=suffix or "(none)",
+                            choices=list(SUPPORTED_SUFFIXES)))
     out: list[TableRow] = []
     for row in rows:
         if len(out) == limits.max_rows:
-            raise TooManyRows(
-                f"{filename}: too many rows: more than {limits.max_rows} data rows (the limit, SMARTREPLY_MAX_ROWS); "
-                "split the file")
+            raise TooManyRows(M("upload.too_many_rows", filename=filename, limit=limits.max_rows))
         out.append(row)
     return out, notes
 
@@ -429,15 +429,12 @@ def _table_rows(
     except StopIteration:
         return
     fields = [schema.field_of(h) for h in header]
-    where = f"{filename}" + (f" sheet {sheet!r}" if sheet else "")
+    where = M("upload.where_sheet", filename=filename, sheet=sheet) if sheet else M("upload.where", filename=filename)
     missing = [f for f in schema.required if f not in fields]
     if missing:
-        known = ", ".join(f"{aliases[0]}/{aliases[1]}" for aliases in schema.aliases.values())
-        needs = " and ".join(f"a {f} column ({schema.describe(f)})" for f in missing)
-        raise UploadError(
-            f"{where}: the header row needs {needs}; found {[str(h) for h in header if h is not None]}. "
-            f"Known columns: {known}"
-        )
+        known = [f"{aliases[0]}/{aliases[1]}" for aliases in schema.aliases.values()]
+        raise UploadError(M("upload.header", where=where, needs=[f"{f} ({schema.describe(f)})" for f in missing],
+                            found=[str(h) for h in header if h is not None], known=known))
     columns: dict[str, str] = {}
     for field_name, h in zip(fields, header):
         if field_name and field_name not in columns:
@@ -460,8 +457,8 @@ def _table_rows(
 
 def _unknown_column(schema: TableSchema, name: str, *, sheet: str | None = None, row: int = 1) -> ValidationProblem:
     known = ", ".join(aliases[0] for aliases in schema.aliases.values())
-    return ValidationProblem(
-        f"unknown column {name!r} is ignored (known: {known})",
+    return ValidationProblem.of(
+        M("problem.unknown_column", name=name, known=known),
         severity="warning", row=row, column=name, sheet=sheet, code="unknown_column")
 
 
@@ -478,7 +475,7 @@ def _detect_encoding(filename: str, data: bytes) -> str:
             return encoding
         except UnicodeDecodeError:
             continue
-    raise UploadError(f"{filename}: text is neither UTF-8 nor GBK/GB18030; save the file as UTF-8 CSV")
+    raise UploadError(M("upload.encoding", filename=filename))
 
 
 def _text_stream(filename: str, data: bytes) -> io.TextIOWrapper:
@@ -499,7 +496,7 @@ def _csv_rows(filename: str, data: bytes, schema: TableSchema, notes: list[Valid
         try:
             yield from reader
         except csv.Error as exc:  # NUL bytes, a cell over csv.field_size_limit (128 KiB)
-            raise UploadError(f"{filename}: line {reader.line_num} cannot be read as CSV: {exc}") from exc
+            raise UploadError(M("upload.csv_line", filename=filename, line=reader.line_num, detail=str(exc))) from exc
 
     return _table_rows(filename, None, guarded(), schema, notes)
 
@@ -510,15 +507,13 @@ def _check_archive(filename: str, zf: zipfile.ZipFile, limits: ParseLimits) -> N
     limit_mib = limits.max_xlsx_uncompressed_bytes / 2**20
     total = sum(i.file_size for i in infos)
     if len(infos) > 10_000 or total > limits.max_xlsx_uncompressed_bytes:
-        raise ArchiveTooLarge(
-            f"{filename}: the workbook would expand to {total / 2**20:.0f} MiB in {len(infos)} parts; the limit is "
-            f"{limit_mib:.0f} MiB (SMARTREPLY_MAX_XLSX_UNCOMPRESSED_BYTES). Remove unused sheets or images")
+        raise ArchiveTooLarge(M("upload.xlsx_total", filename=filename, mib=total / 2**20, parts=len(infos),
+                                limit=limit_mib))
     for info in infos:
         ratio = info.file_size / max(info.compress_size, 1)
         if info.file_size > _LARGE_MEMBER and ratio > limits.max_xlsx_ratio:
-            raise ArchiveTooLarge(
-                f"{filename}: part {info.filename} expands {ratio:.0f}x (limit {limits.max_xlsx_ratio}x, "
-                "SMARTREPLY_MAX_XLSX_RATIO); this looks like a zip bomb, not a spreadsheet")
+            raise ArchiveTooLarge(M("upload.xlsx_ratio", filename=filename, part=info.filename, ratio=ratio,
+                                    limit=limits.max_xlsx_ratio))
     # Decompressing reads at most the declared sizes checked above (zipfile stops there).
     rows = 0
     for info in infos:
@@ -534,9 +529,7 @@ def _check_archive(filename: str, zf: zipfile.ZipFile, limits: ParseLimits) -> N
                 last = block.rfind(b">", 0, len(block))
                 tail = block[max(cut, last + 1):]
                 if rows > limits.max_rows + _ROW_SLACK:
-                    raise TooManyRows(
-                        f"{filename}: too many rows: the workbook holds more than {limits.max_rows} rows (the limit, "
-                        "SMARTREPLY_MAX_ROWS); split the file")
+                    raise TooManyRows(M("upload.xlsx_rows", filename=filename, limit=limits.max_rows))
 
 
 def _xlsx_rows(
@@ -548,12 +541,12 @@ def _xlsx_rows(
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             _check_archive(filename, zf, limits)
     except zipfile.BadZipFile as exc:
-        raise UploadError(f"{filename}: not a readable .xlsx workbook ({exc})") from exc
+        raise UploadError(M("upload.xlsx_unreadable", filename=filename, detail=str(exc))) from exc
     try:
         # data_only=False: a formula cell reads as its formula text ("=…") and is reported as one.
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
-        raise UploadError(f"{filename}: not a readable .xlsx workbook ({exc})") from exc
+        raise UploadError(M("upload.xlsx_unreadable", filename=filename, detail=str(exc))) from exc
     try:
         sheets_used = 0
         marker = schema.required[0]
@@ -567,8 +560,7 @@ def _xlsx_rows(
             sheets_used += 1
             yield from _table_rows(filename, sheet.title, _chain([list(first)], table), schema, notes)
         if sheets_used == 0:
-            raise UploadError(
-                f"{filename}: no sheet has a header row with a {marker} column ({schema.describe(marker)})")
+            raise UploadError(M("upload.no_sheet", filename=filename, marker=marker, described=schema.describe(marker)))
     finally:
         workbook.close()
 
@@ -582,11 +574,11 @@ def _json_rows(filename: str, data: bytes, schema: TableSchema, notes: list[Vali
     try:
         payload = json.load(_text_stream(filename, data))
     except json.JSONDecodeError as exc:
-        raise UploadError(f"{filename}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+        raise UploadError(M("upload.json", filename=filename, line=exc.lineno, column=exc.colno, detail=exc.msg)) from exc
     if isinstance(payload, dict):
         payload = next((payload[k] for k in ("entries", "faq", "items", "phrases") if k in payload), None)
     if not isinstance(payload, list):
-        raise UploadError(f"{filename}: expected a JSON list of entries or an object with an \"entries\" list")
+        raise UploadError(M("upload.json_shape", filename=filename))
     for index, item in enumerate(payload, start=1):
         yield _object_row(filename, item, index, schema, notes)
 
@@ -598,13 +590,13 @@ def _jsonl_rows(filename: str, data: bytes, schema: TableSchema, notes: list[Val
         try:
             item = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise UploadError(f"{filename}: line {number} is not valid JSON: {exc.msg}") from exc
+            raise UploadError(M("upload.jsonl_line", filename=filename, line=number, detail=exc.msg)) from exc
         yield _object_row(filename, item, number, schema, notes)
 
 
 def _object_row(filename: str, item: Any, number: int, schema: TableSchema, notes: list[ValidationProblem]) -> TableRow:
     if not isinstance(item, dict):
-        raise UploadError(f"{filename}: item {number} is not a JSON object")
+        raise UploadError(M("upload.json_item", filename=filename, item=number))
     values: dict[str, list[str]] = {}
     columns: dict[str, str] = {}
     for key, value in item.items():

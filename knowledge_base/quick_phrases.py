@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from models.errors import InvalidItem, InvalidUpload, ItemNotFound, LimitExceeded, ValidationProblem
+from models.messages import M
 
 from .export import ExportFormat, write_table
 from .parsing import ParseLimits, TableRow, TableSchema, compliance_problems, formula_problem, read_table
@@ -72,19 +73,19 @@ def _check_one(p: QuickPhrase, limits: QuickPhraseLimits, parse_limits: ParseLim
 
     problems: list[ValidationProblem] = []
     if not _ID.match(p.id):
-        problems.append(ValidationProblem(f"id {p.id[:80]!r} must be 1-64 letters, digits, _ or -", column=col("id"),
+        problems.append(ValidationProblem.of(M("problem.qp_bad_id", id=p.id[:80]), column=col("id"),
                                           value=p.id[:80], code="bad_id", **where))
     if not p.text:
-        problems.append(ValidationProblem("text is empty", column=col("text"), code="missing_text", **where))
+        problems.append(ValidationProblem.of(M("problem.missing_text"), column=col("text"), code="missing_text", **where))
     elif len(p.text) > limits.max_chars:
-        problems.append(ValidationProblem(f"text is {len(p.text)} characters; the limit is {limits.max_chars}",
+        problems.append(ValidationProblem.of(M("problem.text_too_long", n=len(p.text), limit=limits.max_chars),
                                           column=col("text"), value=p.text[:80], code="too_long", **where))
     if len(p.group) > limits.max_group_chars:
-        problems.append(ValidationProblem(f"group is {len(p.group)} characters; the limit is {limits.max_group_chars}",
+        problems.append(ValidationProblem.of(M("problem.group_too_long", n=len(p.group), limit=limits.max_group_chars),
                                           column=col("group"), value=p.group[:80], code="too_long", **where))
     if p.shortcut and not _SHORTCUT.match(p.shortcut):
-        problems.append(ValidationProblem(
-            f"shortcut {p.shortcut[:40]!r} must be 1-16 letters, digits or _ / # . -", column=col("shortcut"),
+        problems.append(ValidationProblem.of(
+            M("problem.bad_shortcut", shortcut=p.shortcut[:40]), column=col("shortcut"),
             value=p.shortcut[:40], code="bad_shortcut", **where))
     for name, value in (("text", p.text), ("group", p.group), ("shortcut", p.shortcut)):
         problem = formula_problem(value, column=col(name), where=where)
@@ -109,15 +110,15 @@ def check_phrases(
     for p, loc in zip(phrases, where):
         own = _check_one(p, limits, parse_limits, loc, columns)
         if p.id in ids:
-            own.append(ValidationProblem(f"duplicate id {p.id!r}", column=columns.get("id", "id"), value=p.id,
+            own.append(ValidationProblem.of(M("problem.qp_duplicate_id", id=p.id), column=columns.get("id", "id"), value=p.id,
                                          code="duplicate_id", **loc))
         key = p.shortcut.lower()
         if key and key in shortcuts:
-            own.append(ValidationProblem(
-                f"shortcut {p.shortcut!r} is already used by phrase {shortcuts[key]!r}",
+            own.append(ValidationProblem.of(
+                M("problem.duplicate_shortcut", shortcut=p.shortcut, owner=shortcuts[key]),
                 column=columns.get("shortcut", "shortcut"), value=p.shortcut, code="duplicate_shortcut", **loc))
         if (p.group, p.text) in texts:
-            own.append(ValidationProblem("the same text is already in this group", severity="warning",
+            own.append(ValidationProblem.of(M("problem.duplicate_text"), severity="warning",
                                          column=columns.get("text", "text"), value=p.text[:80],
                                          code="duplicate_text", **loc))
         valid = not any(x.severity == "error" for x in own)
@@ -158,7 +159,7 @@ class QuickPhraseBook:
         for p in self.list(shop_id)[1]:
             if p.id == phrase_id:
                 return p
-        raise ItemNotFound(f"shop {shop_id!r} has no quick phrase {phrase_id!r}")
+        raise ItemNotFound(M("nf.quick_phrase", shop=shop_id, item=phrase_id))
 
     def _write(self, shop_id: str, change) -> tuple[int, list[QuickPhrase]]:  # noqa: ANN001 - callable
         def apply(items: list[dict]) -> tuple[list[dict], str]:
@@ -170,12 +171,11 @@ class QuickPhraseBook:
 
     def _validated(self, phrases: list[QuickPhrase], subject: str) -> None:
         if len(phrases) > self.limits.max_phrases:
-            raise LimitExceeded(f"a shop may have at most {self.limits.max_phrases} quick phrases "
-                                "(SMARTREPLY_MAX_QUICK_PHRASES)")
+            raise LimitExceeded(M("quick.limit", limit=self.limits.max_phrases))
         ok, problems = check_phrases(phrases, self.limits, self.parse_limits)
         errors = [p for p in problems if p.severity == "error"]
         if errors:
-            raise InvalidItem(f"{subject}: {len(errors)} problem(s); nothing was changed", problems)
+            raise InvalidItem(M("item.invalid", subject=subject, n=len(errors)), problems)
 
     def create(self, shop_id: str, text: str, *, group: str = "", shortcut: str = "",
                phrase_id: str | None = None) -> tuple[int, QuickPhrase]:
@@ -184,7 +184,7 @@ class QuickPhraseBook:
 
         def change(phrases: list[QuickPhrase]) -> tuple[list[QuickPhrase], str]:
             new = [*phrases, phrase]
-            self._validated(new, f"quick phrase {phrase.id!r}")
+            self._validated(new, M("item.quick_phrase", name=phrase.id))
             return new, f"create {phrase.id}"
 
         revision, _ = self._write(shop_id, change)
@@ -200,10 +200,10 @@ class QuickPhraseBook:
                     new_p = replace(p, **{k: v.strip() for k, v in changes.items()
                                           if k in ("text", "group", "shortcut")})
                     new = [*phrases[:i], new_p, *phrases[i + 1:]]
-                    self._validated(new, f"quick phrase {phrase_id!r}")
+                    self._validated(new, M("item.quick_phrase", name=phrase_id))
                     result.append(new_p)
                     return new, f"update {phrase_id}"
-            raise ItemNotFound(f"shop {shop_id!r} has no quick phrase {phrase_id!r}")
+            raise ItemNotFound(M("nf.quick_phrase", shop=shop_id, item=phrase_id))
 
         revision, _ = self._write(shop_id, change)
         return revision, result[0]
@@ -214,7 +214,7 @@ class QuickPhraseBook:
         def change(phrases: list[QuickPhrase]) -> tuple[list[QuickPhrase], str]:
             new = [p for p in phrases if p.id != phrase_id]
             if len(new) == len(phrases):
-                raise ItemNotFound(f"shop {shop_id!r} has no quick phrase {phrase_id!r}")
+                raise ItemNotFound(M("nf.quick_phrase", shop=shop_id, item=phrase_id))
             return new, f"delete {phrase_id}"
 
         return self._write(shop_id, change)[0]
@@ -228,16 +228,14 @@ class QuickPhraseBook:
         problems = notes + problems
         errors = [p for p in problems if p.severity == "error"]
         if not rows:
-            raise InvalidUpload(f"{filename}: the file has no data rows", problems)
+            raise InvalidUpload(M("quick.no_rows", filename=filename), problems)
         if errors and mode != "partial":
-            raise InvalidUpload(f"{filename}: {len(errors)} problem(s) found; nothing was imported. Fix the rows "
-                                "listed and upload again (or import the valid rows with mode=partial).", problems)
+            raise InvalidUpload(M("quick.invalid_file", filename=filename, n=len(errors)), problems)
         kept = [p for p, good in zip(phrases, ok) if good]
         if not kept:
-            raise InvalidUpload(f"{filename}: no valid quick phrases found; nothing was imported", problems)
+            raise InvalidUpload(M("quick.no_valid", filename=filename), problems)
         if len(kept) > self.limits.max_phrases:
-            raise LimitExceeded(f"{filename}: {len(kept)} quick phrases; a shop may have at most "
-                                f"{self.limits.max_phrases} (SMARTREPLY_MAX_QUICK_PHRASES)")
+            raise LimitExceeded(M("quick.file_limit", filename=filename, n=len(kept), limit=self.limits.max_phrases))
         revision, _ = self._write(shop_id, lambda _old: (kept, f"import {filename}"[:300]))
         return QuickPhraseImport(revision=revision, phrases=len(kept),
                                  warnings=[p for p in problems if p.severity != "error"], skipped=errors)

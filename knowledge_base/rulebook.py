@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from models.errors import InvalidItem, ItemNotFound, LimitExceeded, ValidationProblem
+from models.messages import M
 
 from .index import TextEncoder
 from .parsing import ParseLimits, compliance_problems
@@ -93,8 +94,9 @@ class RuleBook:
         try:
             zone(name)
         except ValueError as exc:
-            raise InvalidItem(str(exc), [ValidationProblem(str(exc), column="timezone", value=name,
-                                                           code="bad_timezone")]) from exc
+            msg = M("problem.bad_timezone", name=name)
+            raise InvalidItem(msg, [ValidationProblem.of(msg, column="timezone", value=name,
+                                                         code="bad_timezone")]) from exc
         self.store.set_shop_timezone(shop_id, name)
         self._states.pop(shop_id, None)
         return name
@@ -109,7 +111,7 @@ class RuleBook:
         for rule in self.list(shop_id)[1]:
             if rule.id == rule_id:
                 return rule
-        raise ItemNotFound(f"shop {shop_id!r} has no rule {rule_id!r}")
+        raise ItemNotFound(M("nf.rule", shop=shop_id, item=rule_id))
 
     def revisions(self, shop_id: str) -> list[Revision]:
         self.store.require_shop(shop_id)
@@ -127,7 +129,8 @@ class RuleBook:
         problems += compliance_problems(rule.reply, self.parse_limits, column="reply", where={})
         errors = [p for p in problems if p.severity == "error"]
         if errors:
-            raise InvalidItem(f"rule {rule.name or rule.id!r}: {len(errors)} problem(s); nothing was changed", problems)
+            raise InvalidItem(M("item.invalid", subject=M("item.rule", name=rule.name or rule.id), n=len(errors)),
+                              problems)
 
     def _item(self, rule: Rule) -> dict[str, Any]:
         vectors = None
@@ -144,10 +147,10 @@ class RuleBook:
 
         def change(items: list[dict]) -> tuple[list[dict], str]:
             if any(i["rule_id"] == rule.id for i in items):
-                raise InvalidItem(f"rule id {rule.id!r} is already used", [ValidationProblem(
-                    f"rule id {rule.id!r} is already used", column="id", value=rule.id, code="duplicate_id")])
+                msg = M("rule.id_used", id=rule.id)
+                raise InvalidItem(msg, [ValidationProblem.of(msg, column="id", value=rule.id, code="duplicate_id")])
             if len(items) >= self.limits.max_rules:
-                raise LimitExceeded(f"a shop may have at most {self.limits.max_rules} rules (SMARTREPLY_MAX_RULES)")
+                raise LimitExceeded(M("rule.limit", limit=self.limits.max_rules))
             return [*items, item], f"create {rule.id}"
 
         revision, _ = self._change(shop_id, change)
@@ -165,7 +168,8 @@ class RuleBook:
                     try:
                         rule = rule_from_spec(rule_id, spec)
                     except (KeyError, TypeError, ValueError) as exc:
-                        raise InvalidItem(f"rule {rule_id!r}: {exc}", [ValidationProblem(str(exc), code="invalid")]) \
+                        msg = M("problem.invalid", detail=str(exc))
+                        raise InvalidItem(msg, [ValidationProblem.of(msg, code="invalid")]) \
                             from exc
                     self._validate(rule)
                     old_trigger = _spec(item).get("trigger")
@@ -173,7 +177,7 @@ class RuleBook:
                                 else {**item, "spec": rule_to_spec(rule)})
                     result.append(rule)
                     return [*items[:n], new_item, *items[n + 1:]], f"update {rule_id}"
-            raise ItemNotFound(f"shop {shop_id!r} has no rule {rule_id!r}")
+            raise ItemNotFound(M("nf.rule", shop=shop_id, item=rule_id))
 
         revision, _ = self._change(shop_id, change)
         return revision, result[0]
@@ -184,7 +188,7 @@ class RuleBook:
         def change(items: list[dict]) -> tuple[list[dict], str]:
             kept = [i for i in items if i["rule_id"] != rule_id]
             if len(kept) == len(items):
-                raise ItemNotFound(f"shop {shop_id!r} has no rule {rule_id!r}")
+                raise ItemNotFound(M("nf.rule", shop=shop_id, item=rule_id))
             return kept, f"delete {rule_id}"
 
         return self._change(shop_id, change)[0]

@@ -29,6 +29,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from models.errors import ValidationProblem
+from models.messages import M, Msg
 
 __all__ = [
     "MATCH_MODES", "DEFAULT_TIMEZONE", "Trigger", "TimeWindow", "Schedule", "Rule", "Reason", "RuleDecision",
@@ -73,8 +74,11 @@ class TimeWindow:
         return self.end_minute <= self.start_minute
 
     def describe(self) -> str:
-        days = _describe_days(self.days)
-        return f"{days} {self.start}–{'次日' if self.crosses_midnight else ''}{self.end}"
+        return self.describe_msg().text("en")
+
+    def describe_msg(self) -> Msg:
+        return M("rule.window_overnight" if self.crosses_midnight else "rule.window", days=_describe_days(self.days),
+                 start=self.start, end=self.end)
 
 
 @dataclass(frozen=True)
@@ -98,8 +102,12 @@ class Rule:
 @dataclass(frozen=True)
 class Reason:
     code: str
-    message: str
+    msg: Msg  # the sentence, shown in the reader's language
     data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def message(self) -> str:
+        return self.msg.text("en")
 
 
 @dataclass
@@ -107,9 +115,13 @@ class RuleDecision:
     rule: Rule
     fires: bool = False
     reasons: list[Reason] = field(default_factory=list)  # why it does not fire (empty when it fires)
-    matched: list[str] = field(default_factory=list)  # what did match, e.g. "keyword '包邮' found"
+    matched_msgs: list[Msg] = field(default_factory=list)  # what did match, e.g. "keyword '包邮' found"
     similarity: float | None = None  # semantic trigger: best cosine over the examples
     best_example: str | None = None
+
+    @property
+    def matched(self) -> list[str]:
+        return [m.text("en") for m in self.matched_msgs]
 
 
 @dataclass
@@ -118,7 +130,11 @@ class Explanation:
     timezone: str
     message_key: str  # the message as matched (match_key)
     decisions: list[RuleDecision]  # highest priority first, then list order
-    notes: list[str] = field(default_factory=list)
+    note_msgs: list[Msg] = field(default_factory=list)
+
+    @property
+    def notes(self) -> list[str]:
+        return [m.text("en") for m in self.note_msgs]
 
     @property
     def winner(self) -> RuleDecision | None:
@@ -159,13 +175,13 @@ def _minutes(hhmm: str) -> int:
     return int(hours) * 60 + int(minutes)
 
 
-def _describe_days(days: Sequence[int]) -> str:
+def _describe_days(days: Sequence[int]) -> Msg:
     days = sorted(set(days))
     if days == list(range(1, 8)):
-        return "every day"
+        return M("rule.every_day")
     if len(days) > 2 and days == list(range(days[0], days[-1] + 1)):
-        return f"{WEEKDAYS[days[0]]}–{WEEKDAYS[days[-1]]}"
-    return ",".join(WEEKDAYS[d] for d in days)
+        return M("rule.days_range", first=M(f"weekday.{days[0]}"), last=M(f"weekday.{days[-1]}"))
+    return M("rule.days_list", days=[M(f"weekday.{d}") for d in days])
 
 
 def window_contains(window: TimeWindow, local: datetime) -> bool:
@@ -179,72 +195,68 @@ def window_contains(window: TimeWindow, local: datetime) -> bool:
         previous_day in window.days and minute < window.end_minute)
 
 
-def _schedule_reasons(schedule: Schedule, local: datetime, tz_name: str) -> tuple[list[Reason], list[str]]:
+def _schedule_reasons(schedule: Schedule, local: datetime, tz_name: str) -> tuple[list[Reason], list[Msg]]:
     reasons: list[Reason] = []
-    matched: list[str] = []
+    matched: list[Msg] = []
     if local.date() in schedule.exclude_dates:
-        reasons.append(Reason("excluded_date", f"{local.date().isoformat()} is one of the rule's excluded dates",
+        reasons.append(Reason("excluded_date", M("rule.excluded_date", date=local.date().isoformat()),
                               {"date": local.date().isoformat()}))
     if schedule.windows:
         inside = [w for w in schedule.windows if window_contains(w, local)]
-        when = f"{WEEKDAYS[local.isoweekday()]} {local:%H:%M} ({tz_name})"
+        when = M("rule.when", weekday=M(f"weekday.{local.isoweekday()}"), time=f"{local:%H:%M}", tz=tz_name)
         if inside:
-            matched.append(f"{when} is inside {inside[0].describe()}")
+            matched.append(M("rule.matched.window", when=when, window=inside[0].describe_msg()))
         else:
             reasons.append(Reason(
-                "outside_window",
-                f"{when} is outside every window of the rule: {'; '.join(w.describe() for w in schedule.windows)}",
+                "outside_window", M("rule.outside_window", when=when, windows=[w.describe_msg() for w in schedule.windows]),
                 {"local_time": local.isoformat(), "windows": [w.describe() for w in schedule.windows]}))
     return reasons, matched
 
 
-def _trigger_reasons(rule: Rule, message: str, similarity: tuple[float, str] | None) -> tuple[list[Reason], list[str]]:
+def _trigger_reasons(rule: Rule, message: str, similarity: tuple[float, str] | None) -> tuple[list[Reason], list[Msg]]:
     trigger = rule.trigger
     key = match_key(message)
     reasons: list[Reason] = []
-    matched: list[str] = []
+    matched: list[Msg] = []
     if trigger.mode == "semantic":
         if similarity is None:
-            reasons.append(Reason("semantic_unavailable", "no similarity was computed for this semantic trigger"))
+            reasons.append(Reason("semantic_unavailable", M("rule.semantic_unavailable")))
             return reasons, matched
         score, example = similarity
         if score >= trigger.threshold:
-            matched.append(f"similar to example {example!r} ({score:.3f} ≥ {trigger.threshold:.2f})")
+            matched.append(M("rule.matched.similar", example=example, similarity=score, threshold=trigger.threshold))
         else:
             reasons.append(Reason(
-                "below_threshold",
-                f"the closest example {example!r} has similarity {score:.3f}, below the threshold "
-                f"{trigger.threshold:.2f}", {"similarity": round(score, 4), "example": example,
-                                             "threshold": trigger.threshold}))
+                "below_threshold", M("rule.below_threshold", example=example, similarity=score,
+                                     threshold=trigger.threshold),
+                {"similarity": round(score, 4), "example": example, "threshold": trigger.threshold}))
         return reasons, matched
     keys = [(k, match_key(k)) for k in trigger.keywords]
     if trigger.mode == "exact":
         target = exact_key(message)
         hit = next((k for k, _ in keys if exact_key(k) == target), None)
         if hit is not None:
-            matched.append(f"the message is exactly {hit!r}")
+            matched.append(M("rule.matched.exact", keyword=hit))
         else:
             inside = [k for k, kk in keys if kk and kk in key]
-            hint = (f"; it contains {inside[0]!r}, but exact mode needs the whole message to be a keyword "
-                    "(use mode any or contains to match inside longer messages)") if inside else ""
-            reasons.append(Reason("not_exact", f"the message is not exactly one of {[k for k, _ in keys]}{hint}",
+            hint = M("rule.not_exact_hint", keyword=inside[0]) if inside else ""
+            reasons.append(Reason("not_exact", M("rule.not_exact", keywords=[k for k, _ in keys], hint=hint),
                                   {"keywords": [k for k, _ in keys]}))
         return reasons, matched
     if trigger.mode == "any":
         found = [k for k, kk in keys if kk in key]
         if found:
-            matched.append(f"keyword {found[0]!r} found")
+            matched.append(M("rule.matched.keyword", keyword=found[0]))
         else:
-            reasons.append(Reason("keyword_missing",
-                                  f"none of the keywords {[k for k, _ in keys]} is in the message",
+            reasons.append(Reason("keyword_missing", M("rule.none_of", keywords=[k for k, _ in keys]),
                                   {"missing": [k for k, _ in keys]}))
         return reasons, matched
     if trigger.mode == "all":
         for k, kk in keys:
             if kk in key:
-                matched.append(f"keyword {k!r} found")
+                matched.append(M("rule.matched.keyword", keyword=k))
             else:
-                reasons.append(Reason("keyword_missing", f"keyword {k!r} is missing", {"keyword": k}))
+                reasons.append(Reason("keyword_missing", M("rule.keyword_missing", keyword=k), {"keyword": k}))
         return reasons, matched
     # contains: every keyword, in the order given (gaps allowed); one keyword = plain substring.
     position = 0
@@ -252,14 +264,14 @@ def _trigger_reasons(rule: Rule, message: str, similarity: tuple[float, str] | N
     for k, kk in keys:
         at = key.find(kk, position)
         if at >= 0:
-            matched.append(f"keyword {k!r} found" + (f" after {previous!r}" if previous else ""))
+            matched.append(M("rule.matched.keyword_after", keyword=k, after=previous) if previous
+                           else M("rule.matched.keyword", keyword=k))
             position = at + len(kk)
         elif kk in key:
-            reasons.append(Reason("keyword_order",
-                                  f"keyword {k!r} appears only before {previous!r}; contains mode needs the "
-                                  "keywords in the order given", {"keyword": k, "after": previous}))
+            reasons.append(Reason("keyword_order", M("rule.keyword_order", keyword=k, after=previous),
+                                  {"keyword": k, "after": previous}))
         else:
-            reasons.append(Reason("keyword_missing", f"keyword {k!r} is missing", {"keyword": k}))
+            reasons.append(Reason("keyword_missing", M("rule.keyword_missing", keyword=k), {"keyword": k}))
         previous = k
     return reasons, matched
 
@@ -271,8 +283,8 @@ def _cooldown_reason(rule: Rule, last: datetime | None, at: datetime, tz: ZoneIn
     if 0 <= elapsed < rule.cooldown_seconds:
         left = rule.cooldown_seconds - elapsed
         return Reason("cooldown",
-                      f"already fired in this conversation at {last.astimezone(tz):%Y-%m-%d %H:%M:%S} "
-                      f"({elapsed:.0f} s ago); cooldown is {rule.cooldown_seconds} s, {left:.0f} s left",
+                      M("rule.cooldown", last=f"{last.astimezone(tz):%Y-%m-%d %H:%M:%S}", elapsed=round(elapsed),
+                        cooldown=rule.cooldown_seconds, left=round(left)),
                       {"last_fired": last.isoformat(), "seconds_left": round(left)})
     return None
 
@@ -304,13 +316,13 @@ def evaluate(
         rule = rules[i]
         decision = RuleDecision(rule=rule)
         if not rule.enabled:
-            decision.reasons.append(Reason("disabled", "the rule is disabled"))
+            decision.reasons.append(Reason("disabled", M("rule.disabled")))
         reasons, matched = _schedule_reasons(rule.schedule, local, timezone)
         decision.reasons += reasons
-        decision.matched += matched
+        decision.matched_msgs += matched
         reasons, matched = _trigger_reasons(rule, message, similarities.get(rule.id))
         decision.reasons += reasons
-        decision.matched += matched
+        decision.matched_msgs += matched
         if rule.id in similarities:
             decision.similarity, decision.best_example = similarities[rule.id]
         if last_fired is not None:
@@ -322,15 +334,15 @@ def evaluate(
                 winner = rule
                 decision.fires = True
             else:
-                relation = (f"a higher priority ({winner.priority} > {rule.priority})" if winner.priority > rule.priority
-                            else f"the same priority ({rule.priority}) and comes first in the list")
-                decision.reasons.append(Reason("lower_priority",
-                                               f"rule {winner.name!r} also matches and has {relation}",
+                code = "rule.lower_priority" if winner.priority > rule.priority else "rule.lower_priority_tie"
+                decision.reasons.append(Reason("lower_priority", M(code, winner_name=winner.name,
+                                                                   winner_priority=winner.priority,
+                                                                   priority=rule.priority),
                                                {"winner": winner.id}))
         decisions.append(decision)
-    notes = [] if last_fired is not None else ["no conversation_id: cooldowns were not checked"]
+    notes = [] if last_fired is not None else [M("rule.note.no_conversation")]
     return Explanation(local_time=local, timezone=timezone, message_key=match_key(message), decisions=decisions,
-                       notes=notes)
+                       note_msgs=notes)
 
 
 # -- validation and storage form -------------------------------------------------------------
@@ -351,56 +363,58 @@ def check_rule(rule: Rule, limits: RuleLimits) -> list[ValidationProblem]:
     """Every problem of one rule, located by field (``column``), e.g. ``trigger.keywords``."""
     problems: list[ValidationProblem] = []
 
-    def bad(column: str, reason: str, code: str = "invalid", value: str | None = None) -> None:
-        problems.append(ValidationProblem(reason, column=column, code=code, value=value))
+    def bad(column: str, msg: Msg, code: str = "invalid", value: str | None = None) -> None:
+        problems.append(ValidationProblem.of(msg, column=column, code=code, value=value))
 
     if not rule.name.strip():
-        bad("name", "name is empty", "missing_name")
+        bad("name", M("problem.missing_name"), "missing_name")
     elif len(rule.name) > limits.max_name_chars:
-        bad("name", f"name is {len(rule.name)} characters; the limit is {limits.max_name_chars}", "too_long")
+        bad("name", M("problem.name_too_long", n=len(rule.name), limit=limits.max_name_chars), "too_long")
     t = rule.trigger
     if t.mode not in MATCH_MODES:
-        bad("trigger.mode", f"mode {t.mode!r} is not one of {', '.join(MATCH_MODES)}", "bad_mode", t.mode)
+        bad("trigger.mode", M("problem.bad_mode", mode=t.mode, choices=list(MATCH_MODES)), "bad_mode", t.mode)
     elif t.mode == "semantic":
         if not t.examples:
-            bad("trigger.examples", "a semantic trigger needs at least one example phrasing", "missing_examples")
+            bad("trigger.examples", M("problem.missing_examples"), "missing_examples")
         if not 0 < t.threshold <= 1:
-            bad("trigger.threshold", f"threshold {t.threshold} must be in (0, 1]", "bad_threshold")
+            bad("trigger.threshold", M("problem.bad_threshold", threshold=t.threshold), "bad_threshold")
     elif not [k for k in t.keywords if match_key(k)]:
-        bad("trigger.keywords", f"mode {t.mode} needs at least one keyword", "missing_keywords")
+        bad("trigger.keywords", M("problem.missing_keywords", mode=t.mode), "missing_keywords")
     if len(t.keywords) > limits.max_keywords:
-        bad("trigger.keywords", f"{len(t.keywords)} keywords; the limit is {limits.max_keywords}", "too_many")
+        bad("trigger.keywords", M("problem.too_many_keywords", n=len(t.keywords), limit=limits.max_keywords),
+            "too_many")
     for k in t.keywords:
         if not match_key(k):
-            bad("trigger.keywords", "a keyword is empty", "missing_keywords")
+            bad("trigger.keywords", M("problem.keyword_empty"), "missing_keywords")
         elif len(k) > limits.max_keyword_chars:
-            bad("trigger.keywords", f"keyword is {len(k)} characters; the limit is {limits.max_keyword_chars}",
+            bad("trigger.keywords", M("problem.keyword_too_long", n=len(k), limit=limits.max_keyword_chars),
                 "too_long", k[:80])
     if len(t.examples) > limits.max_examples:
-        bad("trigger.examples", f"{len(t.examples)} examples; the limit is {limits.max_examples}", "too_many")
+        bad("trigger.examples", M("problem.too_many_examples", n=len(t.examples), limit=limits.max_examples),
+            "too_many")
     for e in t.examples:
         if not e.strip():
-            bad("trigger.examples", "an example is empty", "missing_examples")
+            bad("trigger.examples", M("problem.example_empty"), "missing_examples")
         elif len(e) > limits.max_example_chars:
-            bad("trigger.examples", f"example is {len(e)} characters; the limit is {limits.max_example_chars}",
+            bad("trigger.examples", M("problem.example_too_long", n=len(e), limit=limits.max_example_chars),
                 "too_long", e[:80])
     if not rule.reply.strip():
-        bad("reply", "reply is empty", "missing_reply")
+        bad("reply", M("problem.missing_reply"), "missing_reply")
     elif len(rule.reply) > limits.max_reply_chars:
-        bad("reply", f"reply is {len(rule.reply)} characters; the limit is {limits.max_reply_chars}", "too_long")
+        bad("reply", M("problem.reply_too_long", n=len(rule.reply), limit=limits.max_reply_chars), "too_long")
     if len(rule.schedule.windows) > limits.max_windows:
-        bad("schedule.windows", f"{len(rule.schedule.windows)} windows; the limit is {limits.max_windows}", "too_many")
+        bad("schedule.windows", M("problem.too_many_windows", n=len(rule.schedule.windows), limit=limits.max_windows),
+            "too_many")
     for n, w in enumerate(rule.schedule.windows):
         column = f"schedule.windows[{n}]"
         if not _valid_time(w.start, end=False) or not _valid_time(w.end, end=True):
-            bad(column, f"times must be HH:MM (00:00-23:59, end may be 24:00), not {w.start!r}–{w.end!r}",
-                "bad_time")
+            bad(column, M("problem.bad_time", start=w.start, end=w.end), "bad_time")
         elif w.start_minute == w.end_minute:
-            bad(column, f"start and end are both {w.start}; for a whole day use 00:00–24:00", "bad_time")
+            bad(column, M("problem.same_time", time=w.start), "bad_time")
         if not w.days or any(d not in WEEKDAYS for d in w.days):
-            bad(column, f"days must be ISO weekdays 1 (Monday) to 7 (Sunday), not {list(w.days)}", "bad_days")
+            bad(column, M("problem.bad_days", days=list(w.days)), "bad_days")
     if not 0 <= rule.cooldown_seconds <= limits.max_cooldown_seconds:
-        bad("cooldown_seconds", f"cooldown must be 0 to {limits.max_cooldown_seconds} seconds", "bad_cooldown")
+        bad("cooldown_seconds", M("problem.bad_cooldown", limit=limits.max_cooldown_seconds), "bad_cooldown")
     return problems
 
 

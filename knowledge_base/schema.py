@@ -6,6 +6,8 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from models.messages import Msg
+
 __all__ = ["FaqEntry", "KbVersion", "Phrasing", "derive_entry_id"]
 
 
@@ -57,6 +59,15 @@ class KbVersion:
     active: bool = False
     note: str = ""
     extra: dict = field(default_factory=dict)
+    base_version: int | None = None  # the version it was made from (uploads: the active one then; edits: the edited one)
+    source_msg: Msg | None = None  # source and note as catalogue messages (shown in the reader's language)
+    note_msg: Msg | None = None
+
+    def source_text(self, lang: str) -> str:
+        return self.source_msg.text(lang) if self.source_msg else self.source
+
+    def note_text(self, lang: str) -> str:
+        return self.note_msg.text(lang) if self.note_msg else self.note
 
 
 def derive_entry_id(question: str) -> str:

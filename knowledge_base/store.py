@@ -54,6 +54,8 @@ from models.errors import (
     VersionNotFound,
 )
 
+from models.messages import M, Msg
+
 from .schema import FaqEntry, KbVersion
 
 __all__ = ["KbStore", "metadata", "BuildRecord", "BuildJob", "Revision", "COLLECTION_KINDS"]
@@ -83,6 +85,14 @@ kb_versions = Table(
     Column("phrasing_count", Integer, nullable=False, default=0),
     Column("encoder_id", String(200), nullable=False, default=""),
     Column("note", Text, nullable=False, default=""),
+    # The version this one was made from (the active one when an upload or edit started): what
+    # "compare with the previous version" means. NULL for the first version and for rows made
+    # before migration 0003.
+    Column("base_version", Integer, nullable=True),
+    # source and note as catalogue messages ({"code", "params"}), shown in the reader's language;
+    # the text columns keep the English sentence for older readers.
+    Column("source_msg", JSON, nullable=True),
+    Column("note_msg", JSON, nullable=True),
 )
 
 kb_entries = Table(
@@ -327,7 +337,7 @@ class KbStore:
         with self.engine.connect() as conn:
             row = conn.execute(select(shops.c.active_version).where(shops.c.id == shop_id)).first()
         if row is None:
-            raise ShopNotFound(f"shop {shop_id!r} does not exist; upload a knowledge base first")
+            raise ShopNotFound(M("nf.shop", shop=shop_id))
         return row.active_version
 
     def shops_with_active_version(self) -> set[str]:
@@ -337,13 +347,14 @@ class KbStore:
     def require_active_version(self, shop_id: str) -> int:
         version = self.active_version(shop_id)
         if version is None:
-            raise NoActiveKnowledgeBase(f"shop {shop_id!r} has no active knowledge base yet; upload one")
+            raise NoActiveKnowledgeBase(M("nf.no_active_kb", shop=shop_id))
         return version
 
     # -- versions ----------------------------------------------------------------------------
     def create_version(
-        self, shop_id: str, entries: list[FaqEntry], *, source: str, encoder_id: str,
-        builder: tuple[str, int] | None = None, note: str = "", job_id: str | None = None,
+        self, shop_id: str, entries: list[FaqEntry], *, source: str | Msg, encoder_id: str,
+        builder: tuple[str, int] | None = None, note: str | Msg = "", job_id: str | None = None,
+        base_version: int | None = None,
     ) -> int:
         """Store entries as a new ``building`` version and return its number.
 
@@ -357,9 +368,10 @@ class KbStore:
             conn.execute(update(shops).where(shops.c.id == shop_id).values(last_version=shops.c.last_version + 1))
             version = conn.execute(select(shops.c.last_version).where(shops.c.id == shop_id)).scalar_one()
             conn.execute(insert(kb_versions).values(
-                shop_id=shop_id, version=version, status="building", created_at=_now(), source=source[:300],
+                shop_id=shop_id, version=version, status="building", created_at=_now(), source=str(source)[:300],
                 entry_count=len(entries), phrasing_count=sum(len(e.phrasings) for e in entries if e.enabled),
-                encoder_id=encoder_id, note=note[:2000]))
+                encoder_id=encoder_id, note=str(note)[:2000], base_version=base_version,
+                source_msg=_msg_json(source), note_msg=_msg_json(note)))
             if builder is not None:
                 conn.execute(insert(kb_builds).values(shop_id=shop_id, version=version, host=builder[0][:255],
                                                       pid=builder[1], started_at=_now()))
@@ -377,11 +389,11 @@ class KbStore:
                 ])
         return version
 
-    def mark_failed(self, shop_id: str, version: int, note: str) -> None:
+    def mark_failed(self, shop_id: str, version: int, note: str | Msg) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(kb_versions)
                          .where(kb_versions.c.shop_id == shop_id, kb_versions.c.version == version)
-                         .values(status="failed", note=note[:2000]))
+                         .values(status="failed", note=str(note)[:2000], note_msg=_msg_json(note)))
             self._end_build(conn, shop_id, version)
 
     @staticmethod
@@ -415,15 +427,14 @@ class KbStore:
             row = conn.execute(select(kb_versions.c.status).where(
                 kb_versions.c.shop_id == shop_id, kb_versions.c.version == version)).first()
             if row is None:
-                raise VersionNotFound(f"shop {shop_id!r} has no version {version}")
+                raise VersionNotFound(M("nf.version", shop=shop_id, version=version))
             if row.status == "building":
                 conn.execute(update(kb_versions)
                              .where(kb_versions.c.shop_id == shop_id, kb_versions.c.version == version)
                              .values(status="ready"))
                 self._end_build(conn, shop_id, version)
             elif row.status != "ready":
-                raise VersionNotActivatable(
-                    f"version {version} of shop {shop_id!r} is {row.status}, it cannot be activated")
+                raise VersionNotActivatable(M("version.not_ready", shop=shop_id, version=version, status=row.status))
             current = conn.execute(select(shops.c.active_version).where(shops.c.id == shop_id)).scalar_one()
             if only_if_newer and current is not None and current > version:
                 return False
@@ -506,13 +517,13 @@ class KbStore:
             row = conn.execute(select(kb_build_jobs).where(kb_build_jobs.c.job_id == job_id,
                                                            kb_build_jobs.c.shop_id == shop_id)).first()
         if row is None:
-            raise ItemNotFound(f"shop {shop_id!r} has no build job {job_id!r}")
+            raise ItemNotFound(M("nf.build_job", shop=shop_id, job=job_id))
         return _job(row)
 
     def get_version(self, shop_id: str, version: int) -> KbVersion:
         for v in self.list_versions(shop_id, version=version):
             return v
-        raise VersionNotFound(f"shop {shop_id!r} has no version {version}")
+        raise VersionNotFound(M("nf.version", shop=shop_id, version=version))
 
     def list_versions(self, shop_id: str, *, version: int | None = None) -> list[KbVersion]:
         active = self.active_version(shop_id)
@@ -524,7 +535,8 @@ class KbStore:
         return [
             KbVersion(shop_id=r.shop_id, version=r.version, status=r.status, created_at=r.created_at,
                       source=r.source, entry_count=r.entry_count, phrasing_count=r.phrasing_count,
-                      encoder_id=r.encoder_id, active=r.version == active, note=r.note)
+                      encoder_id=r.encoder_id, active=r.version == active, note=r.note, base_version=r.base_version,
+                      source_msg=_msg_of(r.source_msg), note_msg=_msg_of(r.note_msg))
             for r in rows
         ]
 
@@ -546,7 +558,7 @@ class KbStore:
 
     def require_shop(self, shop_id: str) -> None:
         if not self.shop_exists(shop_id):
-            raise ShopNotFound(f"shop {shop_id!r} does not exist; upload a knowledge base first")
+            raise ShopNotFound(M("nf.shop", shop=shop_id))
 
     # -- shop settings -----------------------------------------------------------------------
     def shop_timezone(self, shop_id: str) -> str | None:
@@ -580,7 +592,7 @@ class KbStore:
             elif conn.execute(select(collection_revisions.c.revision).where(
                     collection_revisions.c.shop_id == shop_id, collection_revisions.c.kind == kind,
                     collection_revisions.c.revision == revision)).first() is None:
-                raise ItemNotFound(f"shop {shop_id!r} has no {kind.replace('_', ' ')} revision {revision}")
+                raise ItemNotFound(M("nf.revision", shop=shop_id, kind=kind.replace("_", " "), revision=revision))
             rows = conn.execute(select(table).where(table.c.shop_id == shop_id, table.c.revision == revision)
                                 .order_by(table.c.position)).mappings().all()
         return revision, [{k: v for k, v in r.items() if k not in ("shop_id", "revision", "position")} for r in rows]
@@ -663,6 +675,20 @@ class KbStore:
                     return
             except IntegrityError:
                 continue
+
+
+def _msg_json(value: str | Msg) -> dict | None:
+    if isinstance(value, Msg):
+        return value.as_dict()
+    return None
+
+
+def _msg_of(value: object) -> Msg | None:
+    if isinstance(value, str):  # some drivers hand JSON back as text
+        value = json.loads(value)
+    if isinstance(value, dict) and "code" in value:
+        return Msg(value["code"], value.get("params") or {})
+    return None
 
 
 def _aware(value: datetime) -> datetime:

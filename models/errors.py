@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .messages import Msg, render
+
 __all__ = [
     "SmartReplyError",
     "ConfigError",
@@ -40,16 +42,29 @@ __all__ = [
     "RateLimited",
     "RequestNotFound",
     "BuildFailed",
+    "ConfirmationRequired",
 ]
 
 
 class SmartReplyError(Exception):
+    """``message`` is a catalogue message (``models.messages.Msg``): the API shows it in the reader's
+    language. A plain string is kept as the English detail of the class's generic message."""
+
     code = "error"
 
-    def __init__(self, message: str, *, details: list[dict[str, Any]] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str | Msg, *, details: list[dict[str, Any]] | None = None) -> None:
+        msg = message if isinstance(message, Msg) else Msg(f"error.{self.code}", {"detail": message})
+        super().__init__(msg.text("en"))
+        self.msg = msg
+        self.message = msg.text("en")  # logs and the CLI
         self.details = details or []
+
+    def text(self, lang: str) -> str:
+        return self.msg.text(lang)
+
+    def details_in(self, lang: str) -> list[dict[str, Any]]:
+        """``details`` with each problem's ``reason`` in ``lang`` (problems carry their code and params)."""
+        return [localise_problem(d, lang) for d in self.details]
 
 
 class ConfigError(SmartReplyError, ValueError):
@@ -90,10 +105,29 @@ class ValidationProblem:
     value: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     code: str | None = None  # stable kind of problem, e.g. missing_answer, conflict (docs/knowledge-base.md)
+    # The reason as a catalogue message (``models.messages``): the API renders it in the reader's
+    # language; ``reason`` is its English text.
+    message: Msg | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        data = {k: v for k, v in asdict(self).items() if v is not None and v != {}}
+    @classmethod
+    def of(cls, msg: Msg, *, code: str, **where: Any) -> ValidationProblem:
+        return cls(msg.text("en"), code=code, message=msg, **where)
+
+    def as_dict(self, lang: str | None = None) -> dict[str, Any]:
+        data = {k: v for k, v in asdict(self).items() if v is not None and v != {} and k != "message"}
+        if self.message is not None:
+            data["message_code"] = self.message.code
+            data["params"] = dict(self.message.params)
+            if lang is not None:
+                data["reason"] = self.message.text(lang)
         return data
+
+
+def localise_problem(problem: dict[str, Any], lang: str) -> dict[str, Any]:
+    """A problem dict (``ValidationProblem.as_dict``) with its reason in ``lang``."""
+    if "message_code" not in problem:
+        return problem
+    return {**problem, "reason": render(problem["message_code"], problem.get("params"), lang)}
 
 
 class UploadError(SmartReplyError, ValueError):
@@ -125,7 +159,7 @@ class InvalidUpload(SmartReplyError, ValueError):
 
     code = "upload_invalid"
 
-    def __init__(self, message: str, problems: list[ValidationProblem]) -> None:
+    def __init__(self, message: str | Msg, problems: list[ValidationProblem]) -> None:
         super().__init__(message, details=[p.as_dict() for p in problems])
         self.problems = problems
 
@@ -162,6 +196,13 @@ class VersionNotActivatable(Conflict):
     another encoder."""
 
     code = "version_not_activatable"
+
+
+class ConfirmationRequired(Conflict):
+    """A change that needs an explicit confirmation (e.g. an upload removing many entries) was sent
+    without it, or with one that does not match what it would do; nothing was changed."""
+
+    code = "confirmation_required"
 
 
 class BuildFailed(SmartReplyError, RuntimeError):
@@ -219,6 +260,6 @@ class RateLimited(SmartReplyError, RuntimeError):
 
     code = "rate_limited"
 
-    def __init__(self, message: str, *, retry_after: float) -> None:
+    def __init__(self, message: str | Msg, *, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after

@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if runtime.settings.log_format == "json":
+        if runtime.settings.json_logs:
             _json_uvicorn_logs()
         # Load the encoder before taking traffic, so the first request is not the slow one and a
         # missing model fails the start, not a buyer's request.

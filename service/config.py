@@ -106,9 +106,17 @@ class Settings(BaseSettings):
         "seen within this time.",
     )
     log_level: str = Field("INFO", description="Python logging level.")
-    log_format: Literal["json", "text"] = Field(
-        "json", description="json: one JSON object per line (request logs carry request_id, route, status, "
-        "latency_ms, shop); text: human-readable lines.")
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto", description="json: one JSON object per line (request logs carry request_id, route, status, "
+        "latency_ms, shop); text: human-readable lines; auto: text when stderr is a terminal, json otherwise "
+        "(a service manager, a container, a file).")
+    upload_confirm_remove_over: int = Field(
+        5, ge=0, description="An upload (or merge) that would remove more entries than this from the active "
+        "version is refused (409 confirmation_required) unless it carries confirm_remove=<the number it "
+        "removes>, as the merchant console sends after showing the preview.")
+    demo_keys_route: bool = Field(
+        False, description="Serve GET /v1/demo/keys (the demo shop's keys, to loopback clients only) so the "
+        "consoles can load them; set by `serve --demo`, never needed in production.")
 
     auth: Literal["on", "off"] = Field(
         "on", description="off: every route is open and acts as the operator. UNSAFE: local experiments only.")
@@ -154,6 +162,15 @@ class Settings(BaseSettings):
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'smartreply.db'}"
         return self
+
+    @property
+    def json_logs(self) -> bool:
+        """Whether log lines are JSON: as ``log_format`` says, or (auto) unless stderr is a terminal."""
+        if self.log_format == "auto":
+            import sys
+
+            return not sys.stderr.isatty()
+        return self.log_format == "json"
 
     @property
     def intent_dir(self) -> Path:

@@ -17,9 +17,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.gc_collector import GCCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from models.messages import M, pick_language
 from models.privacy import mask_pii
 
-__all__ = ["Metrics", "RequestMiddleware", "JsonFormatter", "REQUEST_ID_HEADER"]
+__all__ = ["Metrics", "RequestMiddleware", "JsonFormatter", "TextFormatter", "REQUEST_ID_HEADER"]
 
 access_log = logging.getLogger("smartreply.access")
 REQUEST_ID_HEADER = "x-request-id"
@@ -119,11 +120,11 @@ class RequestMiddleware:
 
         try:
             if too_large:
-                await _too_large(send_wrapper, limit)
+                await _too_large(send_wrapper, limit, headers)
             else:
                 await self.app(scope, receive_limited, send_wrapper)
         except _BodyTooLarge:
-            await _too_large(send_wrapper, limit)
+            await _too_large(send_wrapper, limit, headers)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
@@ -142,9 +143,11 @@ class _BodyTooLarge(Exception):
     pass
 
 
-async def _too_large(send: Send, limit: int) -> None:
-    body = json.dumps({"error": {"code": "too_large", "message": f"request body larger than {limit} bytes",
-                                 "details": []}}).encode()
+async def _too_large(send: Send, limit: int, headers: dict[bytes, bytes]) -> None:
+    message = M("error.too_large", limit=limit)
+    lang = pick_language(headers.get(b"accept-language", b"").decode("latin-1"))
+    body = json.dumps({"error": {"code": "too_large", "message": message.text(lang), "message_code": message.code,
+                                 "params": dict(message.params), "details": []}}, ensure_ascii=False).encode()
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
@@ -166,3 +169,22 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             data["exc"] = mask_pii(self.formatException(record.exc_info))
         return json.dumps(data, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """A readable line for a terminal: time, level, logger, message (PII-masked); a request's fields
+    as ``key=value`` (``GET /v1/shops/{shop_id}/kb 201 12.3 ms shop=demo``)."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S")
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = getattr(record, "fields", None)
+        if fields and record.getMessage() == "request":
+            f = dict(fields)
+            line = f"{f.pop('method', '')} {f.pop('route', '')} {f.pop('status', '')} {f.pop('latency_ms', '')} ms"
+            extra = " ".join(f"{k}={v}" for k, v in f.items() if v is not None)
+            record = logging.makeLogRecord({**record.__dict__, "msg": f"{line} {extra}".rstrip(), "args": ()})
+        else:
+            record = logging.makeLogRecord({**record.__dict__, "msg": mask_pii(record.getMessage()), "args": ()})
+        return super().format(record)

@@ -35,7 +35,8 @@ from .ranking import (
     render_variables,
 )
 
-__all__ = ["Suggestion", "SuggestResult", "Suggester", "LoadedKb", "ServedEntries", "Blocked", "RuleMatcher", "RuleHit"]
+__all__ = ["Suggestion", "SuggestResult", "Suggester", "LoadedKb", "ServedEntries", "Blocked", "RuleMatcher", "RuleHit",
+           "RankedCandidate"]
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,20 @@ class RuleHit:
 RuleMatcher = Callable[[str, str, "datetime | None", "str | None", "np.ndarray | None"], "RuleHit | None"]
 
 
+@dataclass(frozen=True)
+class RankedCandidate:
+    """One candidate of the full ranking (``suggest(..., full_ranking=True)``: the hit test) and what the
+    decision did with it: ``suggested``, ``below_threshold`` (a near miss), ``duplicate`` (same reply as
+    a better one: ``other`` names it), ``blocked`` (compliance: ``other`` is the reason) or
+    ``beyond_top_k``."""
+
+    suggestion: Suggestion
+    rank: int  # 1-based, in the ranker's order
+    status: str
+    other: str | None = None
+    auto_reply: bool = False  # confidence >= the auto-reply threshold applied
+
+
 @dataclass
 class SuggestResult:
     shop_id: str
@@ -86,6 +101,8 @@ class SuggestResult:
     intent: IntentPrediction | None = None  # the message's intent
     abstained: bool = False  # nothing in the knowledge base reached suggest_threshold
     blocked: list[Blocked] = field(default_factory=list)
+    ranking: list[RankedCandidate] | None = None  # full_ranking: every candidate with its decision
+    thresholds: tuple[float, float] | None = None  # (suggest, auto-reply) applied
 
 
 class ServedEntries(Mapping[str, FaqEntry]):
@@ -271,12 +288,17 @@ class Suggester:
             self.on_cache_event("evict", bytes=total, shops=len(self._loaded))
 
     def suggest(self, shop_id: str, message: str, top_k: int = 3, *, context: SuggestContext | None = None,
-                min_confidence: float | None = None) -> SuggestResult:
-        """Ranked suggestions for ``message``. ``min_confidence`` overrides ``suggest_threshold``
-        (the evaluation passes 0 to see the full ranking)."""
+                min_confidence: float | None = None, auto_reply_threshold: float | None = None,
+                full_ranking: bool = False) -> SuggestResult:
+        """Ranked suggestions for ``message``. ``min_confidence`` overrides ``suggest_threshold`` (the
+        evaluation passes 0 to see the full ranking) and ``auto_reply_threshold`` the auto-reply one:
+        the hit test applies the thresholds a merchant types. ``full_ranking`` also returns every
+        ranked candidate with its confidence and what the decision did with it (``ranking``)."""
         opts = self.options
         context = context or SuggestContext()
         threshold = opts.suggest_threshold if min_confidence is None else min_confidence
+        auto_threshold = opts.auto_reply_threshold if auto_reply_threshold is None else auto_reply_threshold
+        trace: dict[int, tuple[str, str | None]] | None = {} if full_ranking else None
         t0 = time.perf_counter()
         kb = self.kb(shop_id)
         t1 = time.perf_counter()
@@ -300,9 +322,17 @@ class Suggester:
         else:
             ranked = self._best_per_entry(kb, scores[0], ids[0])
         t4 = time.perf_counter()
-        out, blocked = self._decide(shop_id, message, vectors[0], kb, ranked, intent, context, top_k, threshold)
+        out, blocked = self._decide(shop_id, message, vectors[0], kb, ranked, intent, context, top_k, threshold,
+                                    auto_threshold, trace)
         t5 = time.perf_counter()
+        ranking = None
+        if trace is not None:
+            ranking = [RankedCandidate(suggestion=s, rank=i, status=trace.get(id(s), ("beyond_top_k", None))[0],
+                                       other=trace.get(id(s), (None, None))[1],
+                                       auto_reply=s.confidence >= auto_threshold)
+                       for i, s in enumerate(ranked, start=1)]
         return SuggestResult(
+            ranking=ranking, thresholds=(threshold, auto_threshold),
             shop_id=shop_id,
             kb_version=kb.index.version,
             suggestions=out,
@@ -333,9 +363,11 @@ class Suggester:
 
     def _decide(self, shop_id: str, message: str, message_vector: np.ndarray, kb: LoadedKb, ranked: list[Suggestion],
                 intent: IntentPrediction | None, context: SuggestContext, top_k: int,
-                threshold: float) -> tuple[list[Suggestion], list[Blocked]]:
+                threshold: float, auto_threshold: float,
+                trace: dict[int, tuple[str, str | None]] | None = None) -> tuple[list[Suggestion], list[Blocked]]:
         """Rules first, then confident KB answers (one per answer text), else an intent template;
-        every text rendered and guarded."""
+        every text rendered and guarded. ``trace`` (the hit test) records, per ranked candidate
+        (by ``id``), what happened to it and why."""
         opts = self.options
         candidates: list[Suggestion] = []
         if opts.rules and self.rule_matcher is not None:
@@ -344,6 +376,8 @@ class Suggester:
                 candidates.append(Suggestion(entry_id=None, question=hit.name, matched_question="", answer=hit.reply,
                                              score=1.0, category="", confidence=1.0, source="rule"))
         candidates += [s for s in ranked if s.confidence >= threshold]
+        if trace is not None:
+            trace.update((id(s), ("below_threshold", None)) for s in ranked if s.confidence < threshold)
         if opts.templates and not any(s.source == "kb" for s in candidates) and intent is not None:
             text = intent_template(intent.intent)
             if text is not None:
@@ -352,18 +386,24 @@ class Suggester:
                                              source="template", intent=intent.intent))
         out: list[Suggestion] = []
         blocked: list[Blocked] = []
-        seen_answers: set[str] = set()
+        seen_answers: dict[str, str | None] = {}
         for s in candidates:
             answer, missing = render_variables(s.answer, context.variables)
             if answer in seen_answers:  # diversity: never two suggestions with the same reply
+                if trace is not None:
+                    trace[id(s)] = ("duplicate", seen_answers[answer])
                 continue
             allowed, reason, kinds = guard(answer) if opts.guard else (True, "", ())
             if not allowed:
                 blocked.append(Blocked(entry_id=s.entry_id, source=s.source, reason=reason, kinds=list(kinds)))
+                if trace is not None:
+                    trace[id(s)] = ("blocked", ",".join(kinds))
                 continue
-            seen_answers.add(answer)
-            auto = s.confidence >= opts.auto_reply_threshold and not missing
+            seen_answers[answer] = s.entry_id or s.question
+            auto = s.confidence >= auto_threshold and not missing
             out.append(replace(s, answer=answer, variables_missing=missing, auto_reply=auto))
+            if trace is not None:
+                trace[id(s)] = ("suggested", None)
             if len(out) == top_k:
                 break
         return out, blocked

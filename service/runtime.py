@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 
 from knowledge_base.analytics import EventLog
-from knowledge_base.importer import ImportMode, ImportResult, RecoveryReport, file_digest
+from knowledge_base.importer import ImportMode, ImportResult, RecoveryReport, UploadMode, file_digest
 from knowledge_base.index import index_dir
 from knowledge_base.jobs import BuildWorker, SubmittedImport, submit_import
 from knowledge_base.manager import KnowledgeBase
@@ -155,7 +155,8 @@ class Runtime:
     def kb(self) -> KnowledgeBase:
         """Imports, versions, single-entry edits, diff, rollback, export of every shop's FAQ."""
         return KnowledgeBase(self.store, self.settings.index_dir, self.encoder, self.parse_limits,
-                             normalise=normalize_text, on_change=self._active_version_changed)
+                             normalise=normalize_text, on_change=self._active_version_changed,
+                             confirm_remove_over=self.settings.upload_confirm_remove_over)
 
     def _active_version_changed(self, shop_id: str) -> None:
         if "suggester" in self.__dict__:
@@ -236,11 +237,14 @@ class Runtime:
         self.metrics.builds.labels(outcome="ok" if ok else "failed").inc()
         self._active_version_changed(job.shop_id)
 
-    def submit_file(self, shop_id: str, filename: str, data: bytes, *, mode: ImportMode = "reject") -> SubmittedImport:
+    def submit_file(self, shop_id: str, filename: str, data: bytes, *, mode: ImportMode = "reject",
+                    upload_mode: UploadMode = "replace", confirm_remove: int | None = None) -> SubmittedImport:
         """Validate and store the upload, queue its index build, and return at once (jobs path only)."""
         submitted = submit_import(self.store, self.encoder.model_id, shop_id, filename, data,
-                                  limits=self.parse_limits, mode=mode)
-        self.build_worker.wake()
+                                  limits=self.parse_limits, mode=mode, upload_mode=upload_mode,
+                                  confirm_remove=confirm_remove, confirm_limit=self.settings.upload_confirm_remove_over)
+        if not submitted.no_changes:
+            self.build_worker.wake()
         return submitted
 
     def wait_for_build(self, shop_id: str, job_id: str, timeout: float | None = None) -> BuildJob:
@@ -256,9 +260,19 @@ class Runtime:
                 continue
             time.sleep(0.05)
 
-    def _import_as_job(self, shop_id: str, filename: str, data: bytes, mode: ImportMode) -> ImportResult:
+    def _import_as_job(self, shop_id: str, filename: str, data: bytes, mode: ImportMode, upload_mode: UploadMode,
+                       confirm_remove: int | None) -> ImportResult:
         started = time.perf_counter()
-        submitted = self.submit_file(shop_id, filename, data, mode=mode)
+        submitted = self.submit_file(shop_id, filename, data, mode=mode, upload_mode=upload_mode,
+                                     confirm_remove=confirm_remove)
+        extra = {"warnings": submitted.warnings, "skipped": submitted.skipped, "skipped_rows": submitted.skipped_rows,
+                 "mode": mode, "upload_mode": upload_mode, "base_version": submitted.base_version,
+                 "diff": submitted.diff}
+        if submitted.no_changes:
+            return ImportResult(shop_id=shop_id, version=submitted.version, active=True, entries=submitted.entries,
+                                enabled_entries=submitted.enabled_entries, phrasings=submitted.phrasings,
+                                seconds=time.perf_counter() - started, no_changes=True,
+                                index_path=index_dir(self.settings.index_dir, shop_id, submitted.version), **extra)
         job = self.wait_for_build(shop_id, submitted.job_id)
         if job.status == "failed":
             raise BuildFailed(f"shop {shop_id!r}: building version {job.version} failed ({job.error}); the previous "
@@ -271,21 +285,21 @@ class Runtime:
         return ImportResult(shop_id=shop_id, version=job.version, active=bool(job.active), entries=submitted.entries,
                             enabled_entries=submitted.enabled_entries, phrasings=job.total,
                             seconds=time.perf_counter() - started,
-                            index_path=index_dir(self.settings.index_dir, shop_id, job.version),
-                            warnings=submitted.warnings, skipped=submitted.skipped,
-                            skipped_rows=submitted.skipped_rows, mode=mode)
+                            index_path=index_dir(self.settings.index_dir, shop_id, job.version), **extra)
 
     def import_file(self, shop_id: str, filename: str, data: bytes, progress=None, *,
-                    mode: ImportMode = "reject") -> ImportResult:
+                    mode: ImportMode = "reject", upload_mode: UploadMode = "replace",
+                    confirm_remove: int | None = None) -> ImportResult:
         """Import and activate an upload: built in this request (SQLite), or as a build job that any
         replica's worker claims, waiting for it (PostgreSQL, ``build_jobs``)."""
         if self.uses_build_jobs:
-            return self._import_as_job(shop_id, filename, data, mode)
+            return self._import_as_job(shop_id, filename, data, mode, upload_mode, confirm_remove)
         metrics = self.metrics
         metrics.builds_running.inc()
         started = time.perf_counter()
         try:
-            result = self.kb.import_file(shop_id, filename, data, mode=mode, progress=progress)
+            result = self.kb.import_file(shop_id, filename, data, mode=mode, upload_mode=upload_mode,
+                                         confirm_remove=confirm_remove, progress=progress)
         except Exception:
             metrics.builds.labels(outcome="failed").inc()
             raise

@@ -7,8 +7,9 @@ from pydantic import BaseModel, Field
 
 from knowledge_base.compliance import check_text
 from models.errors import InvalidRequest
+from models.messages import M, render
 
-from .deps import AnyKey, RuntimeDep
+from .deps import AnyKey, Lang, RuntimeDep
 
 router = APIRouter(prefix="/v1/compliance", tags=["compliance"])
 
@@ -32,10 +33,11 @@ class ComplianceResponse(BaseModel):
 
 
 @router.post("/check", response_model=ComplianceResponse)
-def check(body: ComplianceRequest, runtime: RuntimeDep, caller: AnyKey) -> ComplianceResponse:
+def check(body: ComplianceRequest, runtime: RuntimeDep, caller: AnyKey, lang: Lang) -> ComplianceResponse:
     """Say whether a text may be sent, and which spans break which rule."""
     if len(body.text) > runtime.settings.max_answer_chars:
-        raise InvalidRequest(f"text: longer than {runtime.settings.max_answer_chars} characters")
+        raise InvalidRequest(M("request.too_long", field="text", limit=runtime.settings.max_answer_chars))
     result = check_text(body.text)
-    return ComplianceResponse(allowed=result.allowed, reason=result.reason(),
-                              violations=[ViolationPublic(**vars(v)) for v in result.violations])
+    return ComplianceResponse(allowed=result.allowed, reason=result.reason(lang), violations=[
+        ViolationPublic(kind=v.kind, start=v.start, end=v.end, matched=v.matched,
+                        reason=render(f"compliance.{v.kind}", {}, lang)) for v in result.violations])

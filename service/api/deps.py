@@ -15,11 +15,12 @@ from starlette.concurrency import run_in_threadpool
 
 from knowledge_base.keys import ApiKey, matches_secret
 from models.errors import Forbidden, RateLimited, Unauthorized
+from models.messages import M, pick_language
 
 from ..runtime import Runtime
 
 __all__ = ["RuntimeDep", "ShopId", "EntryId", "ItemId", "get_runtime", "AgentShop", "AdminShop", "Operator",
-           "AnyKey", "Caller", "OPERATOR", "VersionNo", "MAX_NUMBER"]
+           "AnyKey", "Caller", "OPERATOR", "VersionNo", "MAX_NUMBER", "Lang"]
 
 
 # The dependencies below are ``async def``: FastAPI runs a sync dependency in the thread pool, and
@@ -30,6 +31,15 @@ async def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_language(request: Request) -> str:
+    """zh or en from ``Accept-Language`` (Chinese when absent): the language of every sentence the
+    response writes for a person."""
+    return pick_language(request.headers.get("accept-language"))
+
+
+Lang = Annotated[str, Depends(get_language)]
 # Shop ids name folders on disk, so they are restricted to a safe alphabet.
 ShopId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Shop id: letters, digits, _ and -.")]
 # FAQ entry ids come from merchants' files: letters (also CJK), digits and - _ . :
@@ -61,16 +71,16 @@ async def get_caller(request: Request, runtime: RuntimeDep) -> ApiKey:
         return OPERATOR
     key = _presented_key(request)
     if key is None:
-        raise Unauthorized("missing API key: send 'Authorization: Bearer <key>' (or 'X-API-Key: <key>')")
+        raise Unauthorized(M("auth.missing_key"))
     if matches_secret(key, settings.operator_key):
         caller = OPERATOR
     else:
         caller = await run_in_threadpool(runtime.keys.verify, key)
         if caller is None:
-            raise Unauthorized("unknown or revoked API key")
+            raise Unauthorized(M("auth.unknown_key"))
     wait = runtime.rate_limiter.take(caller.key_id)
     if wait > 0:
-        raise RateLimited(f"rate limit of {settings.rate_limit_per_second:g} requests/s for this key exceeded",
+        raise RateLimited(M("auth.rate_limited", rate=settings.rate_limit_per_second),
                           retry_after=max(1, math.ceil(wait)))
     request.state.caller = caller
     return caller
@@ -83,9 +93,9 @@ def _shop_for(scope: str):  # noqa: ANN202 - a dependency
     async def check(shop_id: ShopId, caller: Caller) -> str:
         if not caller.is_operator and caller.shop_id != shop_id:
             # Same answer whether the other shop exists or not: no probing of shop ids.
-            raise Forbidden("this API key belongs to another shop")
+            raise Forbidden(M("auth.other_shop"))
         if not caller.allows(scope):
-            raise Forbidden(f"this route needs a key with the {scope!r} scope")
+            raise Forbidden(M("auth.scope", scope=scope, scopes=sorted(caller.scopes)))
         return shop_id
 
     check.__name__ = f"require_{scope}_shop"
@@ -95,7 +105,7 @@ def _shop_for(scope: str):  # noqa: ANN202 - a dependency
 def _require(scope: str):  # noqa: ANN202 - a dependency
     async def check(caller: Caller) -> ApiKey:
         if not caller.allows(scope):
-            raise Forbidden(f"this route needs a key with the {scope!r} scope")
+            raise Forbidden(M("auth.scope", scope=scope, scopes=sorted(caller.scopes)))
         return caller
 
     check.__name__ = f"require_{scope}"

@@ -24,8 +24,9 @@ from models.errors import (
     UploadError,
     UploadTooLarge,
 )
+from models.messages import M, Msg, pick_language
 
-__all__ = ["install_error_handlers", "error_response"]
+__all__ = ["install_error_handlers", "error_response", "request_language"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,18 +46,27 @@ _STATUS: list[tuple[type[SmartReplyError], int]] = [
 ]
 
 
-def error_response(status: int, code: str, message: str, details: list | None = None) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message,
-                                                               "details": details or []}})
+def request_language(request: Request) -> str:
+    """zh or en, from the request's Accept-Language (Chinese when absent)."""
+    return pick_language(request.headers.get("accept-language"))
+
+
+def error_response(status: int, code: str, message: Msg, lang: str, details: list | None = None) -> JSONResponse:
+    """``{"error": {code, message, message_code, params, details}}``: ``message`` in the reader's language,
+    ``message_code`` + ``params`` for clients that translate themselves."""
+    return JSONResponse(status_code=status, content={"error": {
+        "code": code, "message": message.text(lang), "message_code": message.code, "params": dict(message.params),
+        "details": details or []}}, headers={"Content-Language": lang})
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SmartReplyError)
-    async def _domain(_: Request, exc: SmartReplyError) -> JSONResponse:
+    async def _domain(request: Request, exc: SmartReplyError) -> JSONResponse:
         status = next((s for cls, s in _STATUS if isinstance(exc, cls)), 500)
         if status >= 500:
             logger.error("request failed: %s: %s", exc.code, exc.message)
-        response = error_response(status, exc.code, exc.message, exc.details)
+        lang = request_language(request)
+        response = error_response(status, exc.code, exc.msg, lang, exc.details_in(lang))
         if isinstance(exc, RateLimited):
             response.headers["Retry-After"] = str(int(exc.retry_after))
         elif isinstance(exc, Unauthorized):
@@ -64,17 +74,23 @@ def install_error_handlers(app: FastAPI) -> None:
         return response
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         details = [{"field": ".".join(str(p) for p in e["loc"]), "reason": e["msg"]} for e in exc.errors()]
         first = details[0] if details else {"field": "?", "reason": "invalid"}
-        return error_response(422, "invalid_request", f"{first['field']}: {first['reason']}", details)
+        return error_response(422, "invalid_request", M("error.request_field", field=first["field"],
+                                                        reason=first["reason"]), request_language(request), details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail))
+        message = {404: M("error.not_found_route"), 405: M("error.method_not_allowed")}.get(
+            exc.status_code, M("error.http", status=exc.status_code, detail=str(exc.detail)))
+        response = error_response(exc.status_code, code, message, request_language(request))
+        for name, value in (exc.headers or {}).items():  # e.g. Allow on a 405
+            response.headers[name] = value
+        return response
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error")
-        return error_response(500, "internal_error", "internal error; see the server log")
+        return error_response(500, "internal_error", M("error.internal_error"), request_language(request))

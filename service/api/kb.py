@@ -9,14 +9,16 @@ from fastapi.responses import JSONResponse, Response
 
 from knowledge_base.editing import EntryDiff
 from knowledge_base.export import MEDIA_TYPES, template_file
-from knowledge_base.importer import EditResult
+from knowledge_base.importer import EditResult, UploadPlan
 from knowledge_base.schema import FaqEntry, KbVersion
 from knowledge_base.store import BuildJob
-from models.errors import UploadTooLarge
+from models.errors import InvalidRequest, UploadTooLarge
+from models.messages import M, Msg
 
-from .deps import MAX_NUMBER, AdminShop, EntryId, RuntimeDep, VersionNo
+from .deps import MAX_NUMBER, AdminShop, EntryId, Lang, RuntimeDep, VersionNo
 from .schemas import (
     BuildJobPublic,
+    EditBatch,
     EntryChange,
     EntryEditResponse,
     EntryIn,
@@ -29,6 +31,7 @@ from .schemas import (
     KbVersionList,
     KbVersionPublic,
     Problem,
+    UploadPreview,
 )
 
 router = APIRouter(prefix="/v1/shops/{shop_id}/kb", tags=["knowledge base"])
@@ -44,7 +47,7 @@ def read_upload(file: UploadFile, limit: int) -> bytes:
     """The uploaded bytes, refusing more than ``limit`` without reading further."""
     data = file.file.read(limit + 1)
     if len(data) > limit:
-        raise UploadTooLarge(f"{file.filename}: file is larger than the {limit} byte limit (SMARTREPLY_MAX_UPLOAD_BYTES)")
+        raise UploadTooLarge(M("upload.too_large", filename=file.filename, limit=limit))
     return data
 
 
@@ -58,16 +61,32 @@ def _entry(e: FaqEntry) -> EntryPublic:
                        category=e.category, enabled=e.enabled)
 
 
-def _version(v: KbVersion) -> KbVersionPublic:
+def _version(v: KbVersion, lang: str) -> KbVersionPublic:
     return KbVersionPublic(version=v.version, status=v.status, active=v.active, created_at=v.created_at,
-                           source=v.source, entry_count=v.entry_count, phrasing_count=v.phrasing_count,
-                           encoder_id=v.encoder_id, note=v.note)
+                           source=v.source_text(lang), entry_count=v.entry_count, phrasing_count=v.phrasing_count,
+                           encoder_id=v.encoder_id, note=v.note_text(lang), base_version=v.base_version,
+                           source_code=v.source_msg.code if v.source_msg else None,
+                           source_params=dict(v.source_msg.params) if v.source_msg else {},
+                           note_code=v.note_msg.code if v.note_msg else None,
+                           note_params=dict(v.note_msg.params) if v.note_msg else {})
 
 
-def _edit(r: EditResult) -> EntryEditResponse:
+def _edit(r: EditResult, lang: str) -> EntryEditResponse:
     return EntryEditResponse(shop_id=r.shop_id, version=r.version, base_version=r.base_version, active=r.active,
-                             action=r.action, entry=_entry(r.entry) if r.entry else None, phrasings=r.phrasings,
+                             action=r.action.text(lang) if isinstance(r.action, Msg) else r.action,
+                             entry=_entry(r.entry) if r.entry else None, phrasings=r.phrasings,
                              embedded=r.embedded, seconds=round(r.seconds, 3))
+
+
+def _problems(problems, lang: str) -> list[Problem]:  # noqa: ANN001 - ValidationProblem list
+    return [Problem(**p.as_dict(lang)) for p in problems]
+
+
+def _change(c: EntryDiff) -> EntryChange:
+    return EntryChange(id=c.entry_id, fields=list(c.fields), before=_entry(c.before), after=_entry(c.after))
+
+
+UploadModeParam = Literal["replace", "merge", "reject", "partial"]
 
 
 def _job(job: BuildJob) -> BuildJobPublic:
@@ -80,33 +99,83 @@ def _job(job: BuildJob) -> BuildJobPublic:
              responses={**_ERRORS, 202: {"model": BuildJobPublic,
                                          "description": "Queued (wait=false, when builds run as jobs)."}})
 def upload_kb(
-    shop_id: AdminShop, runtime: RuntimeDep,
+    shop_id: AdminShop, runtime: RuntimeDep, lang: Lang,
     file: UploadFile = File(description="FAQ as .xlsx, .csv (UTF-8 or GBK), .json or .jsonl"),
-    mode: Literal["reject", "partial"] = Query("reject", description="reject: any error row rejects the whole "
-                                               "file; partial: import the valid rows and report the rest."),
+    mode: UploadModeParam = Query("replace", description="replace: the file becomes the whole FAQ (entries not in "
+                                  "it are removed); merge: entries are added and updated by id, every other entry "
+                                  "is kept. Deprecated aliases (before on_error existed): reject = replace with "
+                                  "on_error=reject, partial = replace with on_error=partial."),
+    on_error: Literal["reject", "partial"] | None = Query(
+        None, description="reject (default): any error row rejects the whole file (422 with every problem); "
+        "partial: import the valid rows and report the rest."),
+    dry_run: bool = Query(False, description="true: answer 200 with what the upload would add, change and "
+                          "remove against the active version, and its validation report; nothing is stored."),
+    confirm_remove: int | None = Query(None, ge=0, le=MAX_NUMBER, description="Required when the upload would "
+                                       "remove more entries than SMARTREPLY_UPLOAD_CONFIRM_REMOVE_OVER: the number "
+                                       "it removes (as the preview showed). Otherwise 409 confirmation_required."),
     wait: bool = Query(True, description="true: answer once the version is built and active (201). false: "
                        "answer 202 with the build job as soon as the file is validated and stored, when builds "
                        "run as jobs (SMARTREPLY_BUILD_JOBS: on by default with PostgreSQL; set it to 'on' for upload progress "
                        "on SQLite too); otherwise the build always runs in the request."),
-) -> KbUploadResponse | JSONResponse:
+) -> KbUploadResponse | UploadPreview | JSONResponse:
     """Import a FAQ file as a new version; it becomes active once fully validated, embedded and indexed.
 
-    In reject mode, on any invalid row nothing is imported and the 422 body lists every problem with
-    its sheet, row, column, code and reason.
+    With on_error=reject, on any invalid row nothing is imported and the 422 body lists every problem
+    with its sheet, row, column, code and reason. Content identical to the active version makes no
+    version (200, ``no_changes``). Preview first with ``dry_run=true``.
     """
+    upload_mode, on_error = _modes(mode, on_error)
     data = read_upload(file, runtime.settings.max_upload_bytes)
+    filename = file.filename or "upload"
+    if dry_run:
+        return _preview(shop_id, runtime.kb.preview_file(shop_id, filename, data, mode=on_error,
+                                                         upload_mode=upload_mode),
+                        runtime.settings.upload_confirm_remove_over, lang)
     if not wait and runtime.uses_build_jobs:
-        submitted = runtime.submit_file(shop_id, file.filename or "upload", data, mode=mode)
-        job = runtime.store.get_build_job(shop_id, submitted.job_id)
-        return JSONResponse(status_code=status.HTTP_202_ACCEPTED, content=_job(job).model_dump(mode="json"),
-                            headers={"Location": f"/v1/shops/{shop_id}/kb/jobs/{job.job_id}"})
-    result = runtime.import_file(shop_id, file.filename or "upload", data, mode=mode)
-    return KbUploadResponse(
+        submitted = runtime.submit_file(shop_id, filename, data, mode=on_error, upload_mode=upload_mode,
+                                        confirm_remove=confirm_remove)
+        if not submitted.no_changes:
+            job = runtime.store.get_build_job(shop_id, submitted.job_id)
+            return JSONResponse(status_code=status.HTTP_202_ACCEPTED, content=_job(job).model_dump(mode="json"),
+                                headers={"Location": f"/v1/shops/{shop_id}/kb/jobs/{job.job_id}"})
+    result = runtime.import_file(shop_id, filename, data, mode=on_error, upload_mode=upload_mode,
+                                 confirm_remove=confirm_remove)
+    diff = result.diff
+    body = KbUploadResponse(
         shop_id=result.shop_id, version=result.version, active=result.active, entries=result.entries,
         enabled_entries=result.enabled_entries, phrasings=result.phrasings, seconds=round(result.seconds, 3),
-        warnings=[Problem(**w.as_dict()) for w in result.warnings], mode=result.mode,
-        skipped_rows=result.skipped_rows, skipped=[Problem(**p.as_dict()) for p in result.skipped],
-    )
+        warnings=_problems(result.warnings, lang), mode=upload_mode, on_error=on_error,
+        skipped_rows=result.skipped_rows, skipped=_problems(result.skipped, lang), base_version=result.base_version,
+        no_changes=result.no_changes,
+        message=M("upload.no_changes", version=result.version).text(lang) if result.no_changes else "",
+        added=len(diff.added) if diff else 0, changed=len(diff.changed) if diff else 0,
+        removed=len(diff.removed) if diff else 0)
+    if result.no_changes:  # nothing was created
+        return JSONResponse(status_code=status.HTTP_200_OK, content=body.model_dump(mode="json"))
+    return body
+
+
+def _modes(mode: str, on_error: str | None) -> tuple[str, str]:
+    """(replace | merge, reject | partial) from the query; mode=reject / mode=partial are the old spelling."""
+    if mode in ("reject", "partial"):
+        if on_error is not None and on_error != mode:
+            raise InvalidRequest(M("request.mode_alias", mode=mode, on_error=on_error))
+        return "replace", mode
+    return mode, on_error or "reject"
+
+
+def _preview(shop_id: str, plan: UploadPlan, limit: int, lang: str) -> UploadPreview:
+    d = plan.diff
+    required = len(d.removed) > limit and not plan.no_changes
+    summary = (M("upload.no_changes", version=plan.base_version) if plan.no_changes else
+               M("upload.preview", added=len(d.added), changed=len(d.changed), removed=len(d.removed),
+                 unchanged=d.unchanged))
+    return UploadPreview(shop_id=shop_id, mode=plan.mode, on_error=plan.on_error, base_version=plan.base_version,
+                         entries=len(plan.entries), no_changes=plan.no_changes, added=[_entry(e) for e in d.added],
+                         changed=[_change(c) for c in d.changed], removed=[_entry(e) for e in d.removed],
+                         unchanged=d.unchanged, confirm_remove_required=required, confirm_remove_limit=limit,
+                         problems=_problems(plan.problems, lang), skipped_rows=plan.skipped_rows,
+                         message=summary.text(lang))
 
 
 @router.get("/jobs/{job_id}", response_model=BuildJobPublic, responses=_NOT_FOUND)
@@ -117,40 +186,38 @@ def get_build_job(shop_id: AdminShop, runtime: RuntimeDep,
 
 
 @router.get("/versions", response_model=KbVersionList, responses=_NOT_FOUND)
-def list_versions(shop_id: AdminShop, runtime: RuntimeDep) -> KbVersionList:
+def list_versions(shop_id: AdminShop, runtime: RuntimeDep, lang: Lang) -> KbVersionList:
     """Every version, oldest first: building, ready (one of them active) or failed (with the reason in note)."""
     versions = runtime.kb.versions(shop_id)
     return KbVersionList(shop_id=shop_id, active_version=next((v.version for v in versions if v.active), None),
-                         data=[_version(v) for v in versions])
+                         data=[_version(v, lang) for v in versions])
 
 
 @router.get("/versions/{version}", response_model=KbVersionPublic, responses=_NOT_FOUND)
-def get_version(shop_id: AdminShop, version: VersionNo, runtime: RuntimeDep) -> KbVersionPublic:
-    return _version(runtime.kb.version(shop_id, version))
+def get_version(shop_id: AdminShop, version: VersionNo, runtime: RuntimeDep, lang: Lang) -> KbVersionPublic:
+    return _version(runtime.kb.version(shop_id, version), lang)
 
 
 @router.post("/versions/{version}/activate", response_model=KbVersionPublic,
              responses={**_NOT_FOUND, 409: {"model": ErrorResponse}})
-def activate_version(shop_id: AdminShop, version: VersionNo, runtime: RuntimeDep) -> KbVersionPublic:
+def activate_version(shop_id: AdminShop, version: VersionNo, runtime: RuntimeDep, lang: Lang) -> KbVersionPublic:
     """Serve this (older) version again: a rollback. Atomic; nothing is rebuilt. 409 if it is not ready
     or its index is gone."""
-    return _version(runtime.kb.activate(shop_id, version))
+    return _version(runtime.kb.activate(shop_id, version), lang)
 
 
 @router.get("/diff", response_model=KbDiff, responses=_NOT_FOUND)
 def diff_versions(
     shop_id: AdminShop, runtime: RuntimeDep,
-    from_version: int = Query(alias="from", ge=1, le=MAX_NUMBER, description="The older version."),
+    from_version: int | None = Query(None, alias="from", ge=1, le=MAX_NUMBER, description="The older version; "
+                                     "default the version `to` was based on (its base_version: what an edit "
+                                     "changed, what an upload replaced), 0 in the answer for a first version."),
     to_version: int | None = Query(None, alias="to", ge=1, le=MAX_NUMBER, description="The newer version; default the active one."),
 ) -> KbDiff:
     """Entries added, removed and changed (matched by id) from one version to another."""
     old, new, diff = runtime.kb.diff(shop_id, from_version, to_version)
-
-    def change(c: EntryDiff) -> EntryChange:
-        return EntryChange(id=c.entry_id, fields=list(c.fields), before=_entry(c.before), after=_entry(c.after))
-
     return KbDiff(shop_id=shop_id, from_version=old, to_version=new, added=[_entry(e) for e in diff.added],
-                  removed=[_entry(e) for e in diff.removed], changed=[change(c) for c in diff.changed],
+                  removed=[_entry(e) for e in diff.removed], changed=[_change(c) for c in diff.changed],
                   unchanged=diff.unchanged)
 
 
@@ -180,22 +247,34 @@ def get_entry(shop_id: AdminShop, entry_id: EntryId, runtime: RuntimeDep,
 
 @router.post("/entries", status_code=status.HTTP_201_CREATED, response_model=EntryEditResponse,
              responses=_EDIT_ERRORS)
-def add_entry(shop_id: AdminShop, body: EntryIn, runtime: RuntimeDep) -> EntryEditResponse:
+def add_entry(shop_id: AdminShop, body: EntryIn, runtime: RuntimeDep, lang: Lang) -> EntryEditResponse:
     """Add one entry without re-uploading: a new version whose index embeds only this entry's phrasings."""
     return _edit(runtime.kb.add_entry(shop_id, question=body.question, answers=body.answers, similar=body.similar,
-                                      category=body.category, enabled=body.enabled, entry_id=body.id))
+                                      category=body.category, enabled=body.enabled, entry_id=body.id), lang)
+
+
+@router.post("/edits", status_code=status.HTTP_201_CREATED, response_model=EntryEditResponse,
+             responses=_EDIT_ERRORS)
+def edit_entries(shop_id: AdminShop, body: EditBatch, runtime: RuntimeDep, lang: Lang) -> EntryEditResponse:
+    """Several adds, updates and deletes published as ONE version (the console's draft of changes), so a
+    session of edits is one step in the history and one rollback. All or nothing: the first invalid
+    operation rejects the batch and nothing changes."""
+    ops = [op.model_dump(exclude_unset=True) for op in body.operations]
+    return _edit(runtime.kb.edit_entries(shop_id, ops), lang)
 
 
 @router.patch("/entries/{entry_id}", response_model=EntryEditResponse, responses=_EDIT_ERRORS)
-def update_entry(shop_id: AdminShop, entry_id: EntryId, body: EntryPatch, runtime: RuntimeDep) -> EntryEditResponse:
+def update_entry(shop_id: AdminShop, entry_id: EntryId, body: EntryPatch, runtime: RuntimeDep,
+                 lang: Lang) -> EntryEditResponse:
     """Change (or disable / enable) one entry: a new version; only new phrasings are embedded."""
-    return _edit(runtime.kb.update_entry(shop_id, entry_id, body.model_dump(exclude_unset=True, exclude_none=True)))
+    return _edit(runtime.kb.update_entry(shop_id, entry_id, body.model_dump(exclude_unset=True, exclude_none=True)),
+                 lang)
 
 
 @router.delete("/entries/{entry_id}", response_model=EntryEditResponse, responses=_NOT_FOUND)
-def delete_entry(shop_id: AdminShop, entry_id: EntryId, runtime: RuntimeDep) -> EntryEditResponse:
+def delete_entry(shop_id: AdminShop, entry_id: EntryId, runtime: RuntimeDep, lang: Lang) -> EntryEditResponse:
     """Delete one entry: a new version without it (older versions keep it, for rollback)."""
-    return _edit(runtime.kb.delete_entry(shop_id, entry_id))
+    return _edit(runtime.kb.delete_entry(shop_id, entry_id), lang)
 
 
 @template_router.get("/template", responses={200: {"content": {MEDIA_TYPES["xlsx"]: {}, MEDIA_TYPES["csv"]: {}}}})

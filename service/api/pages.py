@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse, RedirectResponse
 
 from models.errors import NotFound
+from models.messages import M
 
 __all__ = ["router", "STATIC_DIR"]
 
@@ -27,7 +28,7 @@ router = APIRouter(include_in_schema=False)
 def _file(name: str) -> FileResponse:
     path = (STATIC_DIR / name).resolve()
     if STATIC_DIR not in path.parents or path.suffix not in _TYPES or not path.is_file():
-        raise NotFound(f"no console file {name!r}")
+        raise NotFound(M("nf.console_file", name=name))
     return FileResponse(path, media_type=_TYPES[path.suffix], headers=_HEADERS)
 
 

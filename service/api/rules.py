@@ -6,7 +6,7 @@ from fastapi import APIRouter, status
 
 from knowledge_base.rules import Explanation, Rule, rule_from_spec, rule_to_spec
 
-from .deps import AdminShop, AgentShop, ItemId, RuntimeDep, VersionNo
+from .deps import AdminShop, AgentShop, ItemId, Lang, RuntimeDep, VersionNo
 from .quick_phrases import revision_list
 from .schemas import (
     ErrorResponse,
@@ -31,7 +31,7 @@ def _public(rule: Rule) -> RulePublic:
     return RulePublic(id=rule.id, **rule_to_spec(rule))
 
 
-def _explanation(shop_id: str, revision: int | None, message: str, e: Explanation) -> ExplainResponse:
+def _explanation(shop_id: str, revision: int | None, message: str, e: Explanation, lang: str) -> ExplainResponse:
     winner = e.winner
     return ExplainResponse(
         shop_id=shop_id, rules_revision=revision, timezone=e.timezone, local_time=e.local_time,
@@ -39,10 +39,13 @@ def _explanation(shop_id: str, revision: int | None, message: str, e: Explanatio
         winner=RuleWinner(rule_id=winner.rule.id, name=winner.rule.name, reply=winner.rule.reply) if winner else None,
         rules=[RuleDecisionPublic(
             rule_id=d.rule.id, name=d.rule.name, priority=d.rule.priority, enabled=d.rule.enabled, fires=d.fires,
-            reasons=[ReasonPublic(code=r.code, message=r.message, data=r.data) for r in d.reasons],
-            matched=d.matched, similarity=None if d.similarity is None else round(d.similarity, 4),
+            reasons=[ReasonPublic(code=r.code, message=r.msg.text(lang), message_code=r.msg.code,
+                                  params=dict(r.msg.params), data=r.data) for r in d.reasons],
+            matched=[m.text(lang) for m in d.matched_msgs],
+            matched_codes=[{"code": m.code, "params": dict(m.params)} for m in d.matched_msgs],
+            similarity=None if d.similarity is None else round(d.similarity, 4),
             best_example=d.best_example) for d in e.decisions],
-        notes=e.notes)
+        notes=[m.text(lang) for m in e.note_msgs])
 
 
 @router.get("", response_model=RuleList, responses=_ERRORS)
@@ -60,17 +63,17 @@ def create_rule(shop_id: AdminShop, body: RuleIn, runtime: RuntimeDep) -> RuleCh
 
 
 @router.post("/explain", response_model=ExplainResponse, responses=_ERRORS)
-def explain(shop_id: AgentShop, body: ExplainRequest, runtime: RuntimeDep) -> ExplainResponse:
+def explain(shop_id: AgentShop, body: ExplainRequest, runtime: RuntimeDep, lang: Lang) -> ExplainResponse:
     """For every rule: does it fire for this message at this time, and exactly why not. Records nothing."""
     revision, e = runtime.rules.explain(shop_id, body.message, body.at, body.conversation_id)
-    return _explanation(shop_id, revision, body.message, e)
+    return _explanation(shop_id, revision, body.message, e, lang)
 
 
 @router.post("/match", response_model=ExplainResponse, responses=_ERRORS)
-def match(shop_id: AgentShop, body: ExplainRequest, runtime: RuntimeDep) -> ExplainResponse:
+def match(shop_id: AgentShop, body: ExplainRequest, runtime: RuntimeDep, lang: Lang) -> ExplainResponse:
     """The live decision: like explain, and the winner's firing is recorded for the conversation's cooldown."""
     revision, e = runtime.rules.match(shop_id, body.message, body.at, body.conversation_id)
-    return _explanation(shop_id, revision, body.message, e)
+    return _explanation(shop_id, revision, body.message, e, lang)
 
 
 @router.get("/revisions", response_model=RevisionList, responses=_ERRORS)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 __all__ = [
     "ErrorBody", "ErrorResponse", "Problem", "KbUploadResponse", "KbVersionPublic", "KbVersionList",
@@ -14,13 +14,17 @@ __all__ = [
     "RevisionPublic", "RevisionList", "QuickPhraseIn", "QuickPhrasePatch", "QuickPhrasePublic", "QuickPhraseList",
     "QuickPhraseChange", "QuickPhraseImportResponse", "TriggerModel", "WindowModel", "ScheduleModel", "RuleIn",
     "RulePatch", "RulePublic", "RuleList", "RuleChange", "ExplainRequest", "ReasonPublic", "RuleDecisionPublic",
-    "RuleWinner", "ExplainResponse", "ShopSettingsPublic", "ShopSettingsIn",
+    "RuleWinner", "ExplainResponse", "ShopSettingsPublic", "ShopSettingsIn", "UploadPreview", "EditOperation",
+    "EditBatch", "HitTestRequest", "HitTestResponse", "RankedPublic", "WhyPublic", "DemoKeys", "KeyIdentity",
 ]
 
 
 class Problem(BaseModel):
-    reason: str
+    reason: str = Field(description="Why, in the reader's language (Accept-Language; Chinese by default).")
     code: str | None = Field(None, description="Stable kind of problem, e.g. missing_answer, conflict, compliance.")
+    message_code: str | None = Field(None, description="The reason's catalogue code, with `params`: for clients "
+                                     "that show it in their own words or language.")
+    params: dict[str, Any] = Field(default_factory=dict)
     severity: str = "error"
     sheet: str | None = None
     row: int | None = None
@@ -30,7 +34,10 @@ class Problem(BaseModel):
 
 class ErrorBody(BaseModel):
     code: str = Field(description="Stable machine-readable code, e.g. upload_invalid, no_active_kb.")
-    message: str
+    message: str = Field(description="For a person, in the language of Accept-Language (zh default, or en).")
+    message_code: str = Field(description="The message's catalogue code (e.g. auth.scope), stable; with `params` "
+                              "a client can write the message itself.")
+    params: dict[str, Any] = Field(default_factory=dict)
     details: list[dict] = Field(default_factory=list, description="For uploads: one item per problem row.")
 
 
@@ -47,9 +54,41 @@ class KbUploadResponse(BaseModel):
     phrasings: int = Field(description="Standard + similar questions embedded into the index.")
     seconds: float
     warnings: list[Problem] = Field(default_factory=list)
-    mode: str = Field("reject", description="reject: any error rejects the file; partial: error rows were left out.")
+    mode: str = Field("replace", description="replace: the file is the whole FAQ; merge: entries added and "
+                      "updated by id, the others kept.")
+    on_error: str = Field("reject", description="reject: any error rejects the file; partial: error rows were left out.")
     skipped_rows: int = Field(0, description="Rows left out because of errors (partial mode only).")
     skipped: list[Problem] = Field(default_factory=list, description="The errors of the rows left out.")
+    base_version: int | None = Field(None, description="The active version the upload was compared with and based on.")
+    no_changes: bool = Field(False, description="The content equals the active version: no version was made "
+                             "(`version` is the active one).")
+    message: str = Field("", description="What happened, for a person (e.g. that nothing changed).")
+    added: int = Field(0, description="Entries added against base_version.")
+    changed: int = Field(0)
+    removed: int = Field(0)
+
+
+class UploadPreview(BaseModel):
+    """``?dry_run=true``: what the upload would do against the active version; nothing was stored."""
+
+    shop_id: str
+    dry_run: bool = True
+    mode: str = Field(description="replace | merge")
+    on_error: str = Field(description="reject | partial")
+    base_version: int | None = Field(description="The active version the upload is compared with.")
+    entries: int = Field(description="Entries the new version would hold.")
+    no_changes: bool = Field(description="Identical to the active version: importing would make no version.")
+    added: list[EntryPublic]
+    changed: list[EntryChange]
+    removed: list[EntryPublic]
+    unchanged: int
+    confirm_remove_required: bool = Field(description="Importing needs confirm_remove=<len(removed)>: it removes "
+                                          "more entries than the server's limit.")
+    confirm_remove_limit: int | None = Field(description="Removals allowed without confirmation.")
+    problems: list[Problem] = Field(description="The validation report: every error and warning (errors are "
+                                    "the rows a partial import leaves out).")
+    skipped_rows: int = 0
+    message: str = Field("", description="A one-line summary for a person.")
 
 
 class BuildJobPublic(BaseModel):
@@ -76,7 +115,13 @@ class KbVersionPublic(BaseModel):
     phrasing_count: int
     encoder_id: str
     note: str = Field("", description="Why a version failed (e.g. 'abandoned: …' after a crash), or what a "
-                                      "partial import left out.")
+                                      "partial import left out; in the reader's language.")
+    base_version: int | None = Field(None, description="The version it was made from (an upload: the version "
+                                     "active then; an edit: the edited one): what its diff compares with.")
+    source_code: str | None = Field(None, description="Catalogue code of `source` (with source_params).")
+    source_params: dict[str, Any] = Field(default_factory=dict)
+    note_code: str | None = Field(None, description="Catalogue code of `note` (with note_params).")
+    note_params: dict[str, Any] = Field(default_factory=dict)
 
 
 class KbVersionList(BaseModel):
@@ -103,6 +148,8 @@ class SuggestRequest(BaseModel):
         "\"物流公司\": \"顺丰\"}.")
     conversation_id: str | None = Field(None, max_length=128, description="For keyword-rule cooldowns.")
     at: datetime | None = Field(None, description="Message time (default now); keyword rules use it.")
+    test: bool = Field(False, description="A test question (a merchant trying the KB), not a buyer's: answered "
+                       "the same way but not recorded for analytics.")
 
 
 class SuggestionPublic(BaseModel):
@@ -142,6 +189,7 @@ class SuggestResponse(BaseModel):
     abstained: bool = Field(description="No FAQ answer reached suggest_threshold.")
     blocked: list[BlockedPublic] = Field(default_factory=list, description="Candidates the compliance guard removed.")
     timings_ms: dict[str, float]
+    test: bool = Field(False, description="The request was a test: not recorded for analytics.")
 
 
 class Health(BaseModel):
@@ -191,7 +239,7 @@ class EntryEditResponse(BaseModel):
     version: int = Field(description="The new version the edit created.")
     base_version: int = Field(description="The active version the edit was applied to.")
     active: bool
-    action: str
+    action: str = Field(description="What the version did, in the reader's language (its source).")
     entry: EntryPublic | None = Field(description="The entry as it is now; null after a delete.")
     phrasings: int
     embedded: int = Field(description="Phrasings that went through the encoder; the rest were copied from the "
@@ -343,7 +391,9 @@ class ExplainRequest(BaseModel):
 class ReasonPublic(BaseModel):
     code: str = Field(description="disabled, excluded_date, outside_window, keyword_missing, keyword_order, "
                                   "not_exact, below_threshold, cooldown, lower_priority")
-    message: str
+    message: str = Field(description="The reason as a sentence in the reader's language (Accept-Language).")
+    message_code: str | None = Field(None, description="Its catalogue code, with params.")
+    params: dict[str, Any] = Field(default_factory=dict)
     data: dict = Field(default_factory=dict)
 
 
@@ -354,7 +404,9 @@ class RuleDecisionPublic(BaseModel):
     enabled: bool
     fires: bool
     reasons: list[ReasonPublic] = Field(description="Why it does not fire; empty when it fires.")
-    matched: list[str] = Field(description="What did match (keywords found, the window it is in, …).")
+    matched: list[str] = Field(description="What did match (keywords found, the window it is in, …), in the "
+                               "reader's language.")
+    matched_codes: list[dict[str, Any]] = Field(default_factory=list, description="The same as {code, params}.")
     similarity: float | None = None
     best_example: str | None = None
 
@@ -384,3 +436,88 @@ class ShopSettingsPublic(BaseModel):
 
 class ShopSettingsIn(BaseModel):
     timezone: str = Field(examples=["Asia/Shanghai"])
+
+
+class EditOperation(BaseModel):
+    """One change of a batch: add (the fields of an entry), update (id + the fields to change) or delete (id)."""
+
+    op: Literal["add", "update", "delete"]
+    id: str | None = Field(None, max_length=64, description="The entry (required for update and delete).")
+    question: str | None = None
+    similar: list[str] | None = None
+    answers: list[str] | None = None
+    category: str | None = None
+    enabled: bool | None = None
+
+    @model_validator(mode="after")
+    def _needs_id(self) -> EditOperation:
+        if self.op != "add" and not self.id:
+            raise ValueError(f"{self.op} needs the entry's id")
+        if self.op == "add" and not self.question:
+            raise ValueError("add needs a question")
+        return self
+
+
+class EditBatch(BaseModel):
+    operations: list[EditOperation] = Field(min_length=1, max_length=500,
+                                            description="Applied in order to the active version, as one new version.")
+
+
+class HitTestRequest(BaseModel):
+    message: str = Field(min_length=1, description="A question as a buyer would ask it.")
+    suggest_threshold: float | None = Field(None, ge=0, le=1, description="Applied instead of the server's "
+                                            "SMARTREPLY_SUGGEST_THRESHOLD for this test.")
+    auto_reply_threshold: float | None = Field(None, ge=0, le=1, description="Applied instead of "
+                                               "SMARTREPLY_AUTO_REPLY_THRESHOLD for this test.")
+    top_k: int = Field(3, ge=1, description="How many suggestions an agent would be shown.")
+    conversation_id: str | None = Field(None, max_length=128)
+    at: datetime | None = None
+
+
+class WhyPublic(BaseModel):
+    code: str = Field(description="Catalogue code of the reason, e.g. why.dense_high, why.below.")
+    params: dict[str, Any] = Field(default_factory=dict)
+    text: str = Field(description="The reason as a sentence in the reader's language.")
+
+
+class RankedPublic(BaseModel):
+    rank: int = Field(description="Place in the ranker's order (1 = best).")
+    entry_id: str | None
+    question: str
+    matched_question: str
+    answer: str
+    confidence: float = Field(description="Calibrated probability that this is the right answer.")
+    score: float = Field(description="Cosine similarity of the message and the matched question.")
+    intent: str | None = None
+    status: Literal["suggested", "below_threshold", "duplicate", "blocked", "beyond_top_k"] = Field(
+        description="What the decision did with it under the thresholds applied.")
+    passes: bool = Field(description="Confidence ≥ the suggest threshold applied.")
+    auto_reply: bool = Field(description="Confidence ≥ the auto-reply threshold applied.")
+    why: list[WhyPublic] = Field(description="One sentence per main reason, in the reader's language.")
+    features: dict[str, float] = Field(default_factory=dict)
+
+
+class HitTestResponse(BaseModel):
+    shop_id: str
+    kb_version: int
+    message: str
+    test: bool = Field(True, description="Always true: a hit test is never recorded for analytics.")
+    thresholds: dict[str, float] = Field(description="{suggest, auto_reply}: the thresholds the server applied.")
+    intent: IntentPublic | None = None
+    abstained: bool
+    suggestions: list[SuggestionPublic] = Field(description="What an agent would be shown with these thresholds.")
+    ranking: list[RankedPublic] = Field(description="Every ranked candidate, best first, near misses included.")
+    timings_ms: dict[str, float]
+
+
+class DemoKeys(BaseModel):
+    shop_id: str
+    agent: str = Field(description="The demo shop's agent key (客服工作台).")
+    admin: str = Field(description="The demo shop's admin key (知识库管理).")
+
+
+class KeyIdentity(BaseModel):
+    key_id: str
+    shop_id: str | None = Field(description="The key's shop; null for the platform operator.")
+    scopes: list[str]
+    name: str

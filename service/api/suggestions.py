@@ -9,10 +9,23 @@ from fastapi import APIRouter, Request
 
 from knowledge_base.analytics import SuggestionEvent
 from models.errors import InvalidRequest
+from models.messages import M, pick_language, render
 
-from .deps import AgentShop, RuntimeDep
-from ..ranking import SuggestContext, Turn
-from .schemas import BlockedPublic, ErrorResponse, IntentPublic, SuggestionPublic, SuggestRequest, SuggestResponse
+from .deps import AdminShop, AgentShop, Lang, RuntimeDep
+from ..pipeline import SuggestResult
+from ..ranking import SuggestContext, Turn, why
+from .schemas import (
+    BlockedPublic,
+    ErrorResponse,
+    HitTestRequest,
+    HitTestResponse,
+    IntentPublic,
+    RankedPublic,
+    SuggestionPublic,
+    SuggestRequest,
+    SuggestResponse,
+    WhyPublic,
+)
 
 router = APIRouter(prefix="/v1/shops/{shop_id}", tags=["suggestions"])
 
@@ -28,14 +41,15 @@ def suggest(shop_id: AgentShop, body: SuggestRequest, runtime: RuntimeDep, reque
     started = time.perf_counter()
     settings = runtime.settings
     if len(body.message) > settings.max_message_chars:
-        raise InvalidRequest(f"message: longer than {settings.max_message_chars} characters")
+        raise InvalidRequest(M("request.too_long", field="message", limit=settings.max_message_chars))
     if body.top_k > settings.max_top_k:
-        raise InvalidRequest(f"top_k: at most {settings.max_top_k}")
+        raise InvalidRequest(M("request.at_most", field="top_k", limit=settings.max_top_k))
     context = SuggestContext(turns=[Turn(t.role, t.text) for t in body.turns], variables=body.variables,
                              conversation_id=body.conversation_id, at=body.at)
     result = runtime.suggester.suggest(shop_id, body.message, top_k=body.top_k, context=context)
     request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
-    if settings.analytics:
+    # A test question (a merchant trying the knowledge base) is answered alike but never counted as a buyer's.
+    if settings.analytics and not body.test:
         top = result.suggestions[0] if result.suggestions else None
         if top is not None:
             runtime.metrics.confidence.observe(float(getattr(top, "confidence", top.score)))
@@ -52,6 +66,57 @@ def suggest(shop_id: AgentShop, body: SuggestRequest, runtime: RuntimeDep, reque
         suggestions=[SuggestionPublic(**vars(s)) for s in result.suggestions],
         intent=IntentPublic(**vars(result.intent)) if result.intent else None,
         abstained=result.abstained,
-        blocked=[BlockedPublic(**vars(b)) for b in result.blocked],
+        blocked=[BlockedPublic(entry_id=b.entry_id, source=b.source, kinds=b.kinds,
+                               reason=_blocked_reason(b.kinds, b.reason, request)) for b in result.blocked],
         timings_ms=result.timings_ms,
+        test=body.test,
     )
+
+
+def _blocked_reason(kinds: list[str], reason: str, request: Request) -> str:
+    lang = pick_language(request.headers.get("accept-language"))
+    return "；".join(render(f"compliance.{k}", {}, lang) for k in kinds) if lang != "zh" and kinds else reason
+
+
+@router.post("/hit-test", response_model=HitTestResponse,
+             responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})
+def hit_test(shop_id: AdminShop, body: HitTestRequest, runtime: RuntimeDep, lang: Lang) -> HitTestResponse:
+    """命中测试: the suggestion pipeline's own ranking for a test question, with the thresholds given
+    applied by the server: every candidate with its confidence, what the thresholds did with it (near
+    misses included) and why, one sentence per main reason. Never recorded for analytics."""
+    settings = runtime.settings
+    if len(body.message) > settings.max_message_chars:
+        raise InvalidRequest(M("request.too_long", field="message", limit=settings.max_message_chars))
+    if body.top_k > settings.max_top_k:
+        raise InvalidRequest(M("request.at_most", field="top_k", limit=settings.max_top_k))
+    suggest_t = settings.suggest_threshold if body.suggest_threshold is None else body.suggest_threshold
+    auto_t = settings.auto_reply_threshold if body.auto_reply_threshold is None else body.auto_reply_threshold
+    if auto_t < suggest_t:
+        raise InvalidRequest(M("request.threshold_order", auto=auto_t, suggest=suggest_t))
+    result = runtime.suggester.suggest(shop_id, body.message, top_k=body.top_k, min_confidence=suggest_t,
+                                       auto_reply_threshold=auto_t, full_ranking=True,
+                                       context=SuggestContext(conversation_id=body.conversation_id, at=body.at))
+    return HitTestResponse(
+        shop_id=shop_id, kb_version=result.kb_version, message=body.message,
+        thresholds={"suggest": suggest_t, "auto_reply": auto_t},
+        intent=IntentPublic(**vars(result.intent)) if result.intent else None, abstained=result.abstained,
+        suggestions=[SuggestionPublic(**vars(s)) for s in result.suggestions],
+        ranking=_ranking(result, body.top_k, lang), timings_ms=result.timings_ms)
+
+
+def _ranking(result: SuggestResult, top_k: int, lang: str) -> list[RankedPublic]:
+    ranking = result.ranking or []
+    message_intent = result.intent.intent if result.intent and result.intent.confidence >= 0.5 else None
+    best = ranking[0].suggestion if ranking else None
+    out = []
+    for i, c in enumerate(ranking):
+        s = c.suggestion
+        following = ranking[i + 1].suggestion.confidence if i + 1 < len(ranking) else None
+        reasons = why(c, message_intent=message_intent, neighbours=(following, best.confidence if best else None),
+                      top_question=best.question if best else None, thresholds=result.thresholds, top_k=top_k)
+        out.append(RankedPublic(
+            rank=c.rank, entry_id=s.entry_id, question=s.question, matched_question=s.matched_question,
+            answer=s.answer, confidence=s.confidence, score=s.score, intent=s.intent, status=c.status,
+            passes=s.confidence >= result.thresholds[0], auto_reply=c.auto_reply, features=s.features,
+            why=[WhyPublic(code=m.code, params=dict(m.params), text=m.text(lang)) for m in reasons]))
+    return out

@@ -32,14 +32,26 @@ def setup_logging(settings: Settings, *, quiet: bool = False) -> None:
     level = settings.log_level.upper()
     if quiet and "log_level" not in settings.model_fields_set:
         level = "WARNING"
-    if settings.log_format == "json" and not quiet:
+    # Third-party libraries' INFO lines (Alembic's "Will assume non-transactional DDL", its plugin
+    # set-up, httpx's request lines) are noise to an operator; their warnings still show.
+    for name in _CHATTY:
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    if settings.json_logs and not quiet:
         from ..observability import JsonFormatter
 
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonFormatter())
         logging.basicConfig(level=level, handlers=[handler], force=True)
         return
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from ..observability import TextFormatter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(TextFormatter())
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+
+
+_CHATTY = ("alembic", "alembic.runtime.migration", "alembic.runtime.plugins", "httpx", "httpcore", "jieba",
+           "multipart", "python_multipart", "numexpr", "faiss", "faiss.loader")
 
 
 @contextlib.contextmanager

@@ -30,7 +30,8 @@ def serve(
 
     from ..app import create_app
 
-    settings = settings_from(host=host, port=port, data_dir=data_dir)
+    # --demo also serves the demo keys to the consoles on this machine (GET /v1/demo/keys, loopback only).
+    settings = settings_from(host=host, port=port, data_dir=data_dir, demo_keys_route=True if demo else None)
     setup_logging(settings)
     limit_malloc_arenas(settings.malloc_arenas)
     with cli_errors():
@@ -49,7 +50,8 @@ def serve(
         del runtime  # the supervisor serves nothing: let its encoder go
         os.environ.update({"SMARTREPLY_HOST": settings.host, "SMARTREPLY_PORT": str(settings.port),
                            "SMARTREPLY_DATA_DIR": str(settings.data_dir),
-                           "SMARTREPLY_DATABASE_URL": settings.database_url})
+                           "SMARTREPLY_DATABASE_URL": settings.database_url,
+                           "SMARTREPLY_DEMO_KEYS_ROUTE": "true" if settings.demo_keys_route else "false"})
         typer.echo(f"smartreply serving on http://{settings.host}:{settings.port} with {workers} workers "
                    "(docs: /docs)", err=True)
         raise typer.Exit(_run_workers(workers, settings.host, settings.port, settings.log_level.lower()))
