@@ -433,7 +433,8 @@ def _table_rows(
     missing = [f for f in schema.required if f not in fields]
     if missing:
         known = [f"{aliases[0]}/{aliases[1]}" for aliases in schema.aliases.values()]
-        raise UploadError(M("upload.header", where=where, needs=[f"{f} ({schema.describe(f)})" for f in missing],
+        raise UploadError(M("upload.header", where=where, needs=[M("upload.needs_column", field=f, described=schema.describe(f))
+                                                             for f in missing],
                             found=[str(h) for h in header if h is not None], known=known))
     columns: dict[str, str] = {}
     for field_name, h in zip(fields, header):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .messages import Msg, render
+from .messages import CATALOGUE, Msg, render
 
 __all__ = [
     "SmartReplyError",
@@ -53,7 +53,10 @@ class SmartReplyError(Exception):
     code = "error"
 
     def __init__(self, message: str | Msg, *, details: list[dict[str, Any]] | None = None) -> None:
-        msg = message if isinstance(message, Msg) else Msg(f"error.{self.code}", {"detail": message})
+        if not isinstance(message, Msg):  # a subclass elsewhere (eval, training) may have no template of its own
+            code = f"error.{self.code}" if f"error.{self.code}" in CATALOGUE else "error.error"
+            message = Msg(code, {"detail": message})
+        msg = message
         super().__init__(msg.text("en"))
         self.msg = msg
         self.message = msg.text("en")  # logs and the CLI

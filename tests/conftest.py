@@ -40,7 +40,8 @@ def real_encoder():
 # The platform operator key the in-process API tests use (SMARTREPLY_OPERATOR_KEY): it may act on every
 # shop, so tests of features other than tenancy need no per-shop keys. Tenancy is tested with shop keys.
 OPERATOR_KEY = "sr_op_tests-only-operator-key"
-OPERATOR_HEADERS = {"Authorization": f"Bearer {OPERATOR_KEY}"}
+# The API answers in Chinese by default; these tests read its English messages.
+OPERATOR_HEADERS = {"Authorization": f"Bearer {OPERATOR_KEY}", "Accept-Language": "en"}
 
 
 # -- database back ends ----------------------------------------------------------------------------

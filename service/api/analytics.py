@@ -12,7 +12,7 @@ from knowledge_base.analytics import AgentAdoption, Cluster
 from knowledge_base.schema import FaqEntry
 from models.errors import NotFound
 
-from .deps import AdminShop, ItemId, RuntimeDep
+from .deps import AdminShop, ItemId, Lang, RuntimeDep
 from .kb import _edit
 from .schemas import EntryEditResponse, ErrorResponse
 
@@ -158,24 +158,26 @@ def unanswered(shop_id: AdminShop, runtime: RuntimeDep, days: int = Days) -> Una
 
 @router.post("/unanswered/{cluster_id}/add-as-entry", status_code=status.HTTP_201_CREATED,
              response_model=EntryEditResponse, responses=_ERRORS)
-def add_as_entry(shop_id: AdminShop, cluster_id: ItemId, body: AddAsEntry, runtime: RuntimeDep) -> EntryEditResponse:
+def add_as_entry(shop_id: AdminShop, cluster_id: ItemId, body: AddAsEntry, runtime: RuntimeDep,
+                 lang: Lang) -> EntryEditResponse:
     """A new FAQ entry from a cluster: its question (default the latest message), the cluster's other
     messages as 相似问, and the answer given. Makes a new KB version."""
     cluster = runtime.events.cluster(shop_id, cluster_id, runtime.encoder, **_unanswered_kwargs(runtime, body.days))
     question = body.question or cluster.examples[0]
     similar = [m for m in cluster.examples if m != question][: runtime.settings.max_similar_per_entry]
     return _edit(runtime.kb.add_entry(shop_id, question=question, answers=[body.answer], similar=similar,
-                                      category=body.category))
+                                      category=body.category), lang)
 
 
 @router.post("/unanswered/{cluster_id}/add-as-similar", response_model=EntryEditResponse, responses=_ERRORS)
-def add_as_similar(shop_id: AdminShop, cluster_id: ItemId, body: AddAsSimilar, runtime: RuntimeDep) -> EntryEditResponse:
+def add_as_similar(shop_id: AdminShop, cluster_id: ItemId, body: AddAsSimilar, runtime: RuntimeDep,
+                   lang: Lang) -> EntryEditResponse:
     """Add a cluster's messages as 相似问 of an existing entry. Makes a new KB version."""
     cluster = runtime.events.cluster(shop_id, cluster_id, runtime.encoder, **_unanswered_kwargs(runtime, body.days))
     _, entry = runtime.kb.entry(shop_id, body.entry_id)
     similar = list(entry.similar) + [m for m in cluster.examples if m not in entry.similar and m != entry.question]
     return _edit(runtime.kb.update_entry(shop_id, body.entry_id,
-                                         {"similar": similar[: runtime.settings.max_similar_per_entry]}))
+                                         {"similar": similar[: runtime.settings.max_similar_per_entry]}), lang)
 
 
 @router.get("/adoption", response_model=Adoption, responses=_ERRORS)

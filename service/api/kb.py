@@ -96,8 +96,13 @@ def _job(job: BuildJob) -> BuildJobPublic:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=KbUploadResponse,
-             responses={**_ERRORS, 202: {"model": BuildJobPublic,
-                                         "description": "Queued (wait=false, when builds run as jobs)."}})
+             responses={**_ERRORS, 409: {"model": ErrorResponse, "description": "confirmation_required: the upload "
+                                         "removes more entries than allowed without confirm_remove."},
+                        200: {"model": UploadPreview | KbUploadResponse,
+                              "description": "dry_run=true: the preview (UploadPreview); or no_changes: the content "
+                              "equals the active version and no version was made (KbUploadResponse)."},
+                        202: {"model": BuildJobPublic,
+                              "description": "Queued (wait=false, when builds run as jobs)."}})
 def upload_kb(
     shop_id: AdminShop, runtime: RuntimeDep, lang: Lang,
     file: UploadFile = File(description="FAQ as .xlsx, .csv (UTF-8 or GBK), .json or .jsonl"),
@@ -117,7 +122,7 @@ def upload_kb(
                        "answer 202 with the build job as soon as the file is validated and stored, when builds "
                        "run as jobs (SMARTREPLY_BUILD_JOBS: on by default with PostgreSQL; set it to 'on' for upload progress "
                        "on SQLite too); otherwise the build always runs in the request."),
-) -> KbUploadResponse | UploadPreview | JSONResponse:
+) -> KbUploadResponse | JSONResponse:
     """Import a FAQ file as a new version; it becomes active once fully validated, embedded and indexed.
 
     With on_error=reject, on any invalid row nothing is imported and the 422 body lists every problem
@@ -128,9 +133,10 @@ def upload_kb(
     data = read_upload(file, runtime.settings.max_upload_bytes)
     filename = file.filename or "upload"
     if dry_run:
-        return _preview(shop_id, runtime.kb.preview_file(shop_id, filename, data, mode=on_error,
-                                                         upload_mode=upload_mode),
-                        runtime.settings.upload_confirm_remove_over, lang)
+        preview = _preview(shop_id, runtime.kb.preview_file(shop_id, filename, data, mode=on_error,
+                                                            upload_mode=upload_mode),
+                           runtime.settings.upload_confirm_remove_over, lang)
+        return JSONResponse(status_code=status.HTTP_200_OK, content=preview.model_dump(mode="json"))
     if not wait and runtime.uses_build_jobs:
         submitted = runtime.submit_file(shop_id, filename, data, mode=on_error, upload_mode=upload_mode,
                                         confirm_remove=confirm_remove)

@@ -161,7 +161,9 @@ def check_upload_api(tmp_path, fake_encoder, **settings) -> None:
         assert {k: r.json()[k] for k in ("version", "active", "entries", "phrasings")} == {
             "version": 1, "active": True, "entries": 2, "phrasings": 5}
 
-        r = client.post("/v1/shops/s1/kb", params={"wait": "false"}, files=files)
+        # a changed answer: the same file again would make no version at all
+        changed = {"file": ("faq.csv", FAQ.replace("48小时".encode(), "24小时".encode()), "text/csv")}
+        r = client.post("/v1/shops/s1/kb", params={"wait": "false"}, files=changed)
         assert r.status_code == 202, r.text
         job = r.json()
         assert job["version"] == 2 and job["status"] in ("queued", "running", "done")

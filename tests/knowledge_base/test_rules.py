@@ -73,7 +73,8 @@ def test_outside_window_and_excluded_dates():
     (d,) = evaluate([rule], "发货", at("2025-01-06T12:00")).decisions
     assert [r.code for r in d.reasons] == ["outside_window"]
     assert d.reasons[0].message == ("Mon 12:00 (Asia/Shanghai) is outside every window of the rule: "
-                                    "every day 22:00–次日08:00")
+                                    "every day 22:00–08:00 next day")
+    assert d.reasons[0].msg.text("zh") == "周一 12:00（Asia/Shanghai） 不在该规则的任何时间段内：每天 22:00–次日08:00"
     assert codes(rule, "发货", "2025-10-01T23:00") == ["excluded_date"]
 
 

@@ -44,7 +44,7 @@ def test_invalid_upload_stores_nothing_and_keeps_the_active_version(store, tmp_p
     with pytest.raises(InvalidUpload) as info:
         import_kb_file(store, tmp_path, fake_encoder, "shop1", "bad.csv", BAD.encode())
     assert info.value.details == [{"reason": "answer is empty", "severity": "error", "row": 2, "column": "答案",
-                                    "code": "missing_answer"}]
+                                    "code": "missing_answer", "message_code": "problem.missing_answer", "params": {}}]
     assert store.active_version("shop1") == 1 and store.count_versions("shop1") == 1
 
 
@@ -58,7 +58,8 @@ def test_failure_while_indexing_marks_the_version_failed(store, tmp_path, fake_e
             raise RuntimeError("encoder crashed")
 
     with pytest.raises(RuntimeError):
-        import_kb_file(store, tmp_path, Broken(), "shop1", "b.csv", GOOD.encode())
+        # different content: an identical upload would make no version at all
+        import_kb_file(store, tmp_path, Broken(), "shop1", "b.csv", GOOD.replace("全场包邮", "满99包邮").encode())
     versions = store.list_versions("shop1")
     assert [(v.version, v.status, v.active) for v in versions] == [(1, "ready", True), (2, "failed", False)]
     assert "encoder crashed" in versions[1].note

@@ -106,13 +106,17 @@ def test_health_and_openapi(client):
 
 
 def test_compliance_check_of_a_draft(client):
-    r = client.post("/v1/compliance/check", json={"text": "亲，加 V 138 1234 5678 私聊更便宜"})
+    r = client.post("/v1/compliance/check", json={"text": "亲，加 V 138 1234 5678 私聊更便宜"},
+                    headers={"Accept-Language": "zh-CN,zh;q=0.9"})
     assert r.status_code == 200
     body = r.json()
     assert body["allowed"] is False
     assert [(v["kind"], v["matched"]) for v in body["violations"]] == [
         ("wechat", "加 V"), ("phone", "138 1234 5678"), ("off_platform", "私聊")]
     assert "微信" in body["reason"] and "电话" in body["reason"]
+    en = client.post("/v1/compliance/check", json={"text": "亲，加 V 138 1234 5678 私聊更便宜"}).json()
+    assert en["reason"] == ("contains a WeChat/VX handle or similar off-platform contact; contains a phone number "
+                            "(the platform forbids off-platform contact details); invites private or off-platform trading")
     ok = client.post("/v1/compliance/check", json={"text": "亲，48小时内发货哦"}).json()
     assert ok == {"allowed": True, "reason": "", "violations": []}
 

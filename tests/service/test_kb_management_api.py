@@ -85,7 +85,9 @@ def test_partial_mode_imports_valid_rows_and_reports_the_rest(client):
     r = upload(client, (DATA / "faq_problems.xlsx").read_bytes(), "faq_problems.xlsx", mode="partial")
     assert r.status_code == 201, r.text
     body = r.json()
-    assert (body["mode"], body["entries"], body["skipped_rows"], len(body["skipped"])) == ("partial", 1, 9, 9)
+    # mode=partial is the old spelling of on_error=partial (a whole-file replace)
+    assert (body["mode"], body["on_error"], body["entries"], body["skipped_rows"], len(body["skipped"])) == (
+        "replace", "partial", 1, 9, 9)
     assert body["warnings"][0]["code"] == "unknown_column"
     assert client.get("/v1/shops/s1/kb/versions").json()["data"][0]["note"] == \
         "partial import: 9 row(s) with errors left out"
@@ -133,10 +135,14 @@ def test_export_then_import_gives_the_same_entries(client, fmt):
         r = client.get(f"/v1/shops/{shop}/kb/export", params={"format": fmt})
         assert r.status_code == 200
         assert r.headers["content-disposition"] == f'attachment; filename="{shop}-kb-v1.{fmt}"'
+        # Importing the export changes nothing: no version is made, and the preview says so.
+        preview = client.post(f"/v1/shops/{shop}/kb", params={"dry_run": "true"},
+                              files={"file": (f"export.{fmt}", r.content)}).json()
+        assert preview["no_changes"] and preview["added"] == preview["removed"] == preview["changed"] == []
         again = upload(client, r.content, f"export.{fmt}", shop=shop)
-        assert again.status_code == 201, again.text
-        diff = client.get(f"/v1/shops/{shop}/kb/diff", params={"from": 1, "to": 2}).json()
-        assert diff["added"] == diff["removed"] == diff["changed"] == [] and diff["unchanged"] > 0
+        assert again.status_code == 200, again.text
+        assert (again.json()["no_changes"], again.json()["version"]) == (True, 1)
+        assert client.get(f"/v1/shops/{shop}/kb/versions").json()["active_version"] == 1
     if fmt == "csv":
         assert r.content.startswith("\ufeff编号,标准问题,相似问题,答案,分类,状态".encode())
 

@@ -98,8 +98,10 @@ SHIPPING = {"id": "shipping", "name": "发货时间", "trigger": {"mode": "conta
 HELLO = {"id": "hello", "name": "问候", "trigger": {"mode": "exact", "keywords": ["在吗", "你好"]}, "reply": "在的亲"}
 
 
-def explain(client, message: str, at: str, conversation_id: str | None = None, path: str = "explain") -> dict:
-    r = client.post(f"{RULES}/{path}", json={"message": message, "at": at, "conversation_id": conversation_id})
+def explain(client, message: str, at: str, conversation_id: str | None = None, path: str = "explain",
+            lang: str = "en") -> dict:
+    r = client.post(f"{RULES}/{path}", json={"message": message, "at": at, "conversation_id": conversation_id},
+                    headers={"Accept-Language": lang})
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -121,11 +123,19 @@ def test_rule_crud_and_explain_says_why_each_rule_does_or_does_not_fire(client):
     assert (body["timezone"], body["local_time"], body["weekday"]) == ("Asia/Shanghai", "2025-01-03T23:30:00+08:00", 5)
     assert [(d["name"], d["fires"]) for d in body["rules"]] == [("夜间自动回复", True), ("发货时间", False), ("问候", False)]
     by_name = {d["name"]: d for d in body["rules"]}
-    assert by_name["发货时间"]["reasons"] == [{"code": "lower_priority", "data": {"winner": night_id},
-                                              "message": "rule '夜间自动回复' also matches and has a higher priority (10 > 5)"}]
+    assert by_name["发货时间"]["reasons"] == [{
+        "code": "lower_priority", "data": {"winner": night_id},
+        "message": "rule '夜间自动回复' also matches and has a higher priority (10 > 5)",
+        "message_code": "rule.lower_priority", "params": {"winner_name": "夜间自动回复", "winner_priority": 10,
+                                                          "priority": 5}}]
     assert by_name["问候"]["reasons"][0]["code"] == "not_exact"
-    assert by_name["夜间自动回复"]["matched"] == ["Fri 23:30 (Asia/Shanghai) is inside Mon–Fri 22:00–次日08:00",
+    assert by_name["夜间自动回复"]["matched"] == ["Fri 23:30 (Asia/Shanghai) is inside Mon–Fri 22:00–08:00 next day",
                                              "keyword '发货' found"]
+    zh = explain(client, "什么时候发货呀", "2025-01-03T23:30:00", lang="zh")
+    zh_by_name = {d["name"]: d for d in zh["rules"]}
+    assert zh_by_name["夜间自动回复"]["matched"] == ["周五 23:30（Asia/Shanghai） 在时间段 周一至周五 22:00–次日08:00 内",
+                                                "找到关键词「发货」"]
+    assert zh_by_name["发货时间"]["reasons"][0]["message"] == "规则「夜间自动回复」也匹配且优先级更高（10 > 5）"
 
     # Saturday 07:00: the window started on Friday night, so it still holds (across midnight).
     assert explain(client, "快递到哪了", "2025-01-04T07:00:00")["winner"]["name"] == "夜间自动回复"
