@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -82,6 +82,7 @@ class Cluster:
     suggested_entry_id: str | None
     low_confidence: int
     ignored: int
+    entry_counts: list[tuple[str, int]] = field(default_factory=list)  # entries suggested for it, most often first
 
 
 @dataclass
@@ -281,15 +282,19 @@ class EventLog:
 
     def unanswered(self, shop_id: str, encoder: TextEncoder, *, days: int, low_confidence: float,
                    threshold: float = 0.8, normalise: Callable[[str], str] = lambda s: s, max_examples: int = 5,
-                   now: float | None = None, max_messages: int = 5000) -> list[Cluster]:
+                   now: float | None = None, max_messages: int = 5000,
+                   covered: Collection[str] = ()) -> list[Cluster]:
         """Requests the KB did not answer — best confidence below ``low_confidence``, or feedback
         ``ignored`` / ``own_reply`` — clustered by meaning (leader clustering in time order at cosine
-        ``threshold``), biggest first."""
+        ``threshold``), biggest first. Messages whose normalised text is in ``covered`` (the active
+        version's phrasings) are answered now: once a cluster is added as an entry or as 相似问, it
+        is no longer listed."""
         now = now or time.time()
         since = now - days * 86400
         missed = {f.request_id for f in self._feedback(shop_id, since) if f.action in ("ignored", "own_reply")}
         rows = [r for r in self._events(shop_id, since)
-                if r.request_id in missed or r.top_confidence is None or r.top_confidence < low_confidence]
+                if (r.request_id in missed or r.top_confidence is None or r.top_confidence < low_confidence)
+                and normalise(r.message) not in covered]
         rows = rows[-max_messages:]
         if not rows:
             return []
@@ -310,7 +315,8 @@ class EventLog:
                 suggested_entry_id=tops.most_common(1)[0][0] if tops else None,
                 low_confidence=sum(1 for r in member_rows if r.top_confidence is None
                                    or r.top_confidence < low_confidence),
-                ignored=sum(1 for r in member_rows if r.request_id in missed)))
+                ignored=sum(1 for r in member_rows if r.request_id in missed),
+                entry_counts=tops.most_common(5)))
         clusters.sort(key=lambda c: (-c.count, c.id))
         return clusters
 

@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from .api import (
     analytics,
     compliance,
+    demo as demo_routes,
     feedback,
     health,
     kb,
@@ -114,6 +115,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(compliance.router)
     app.include_router(feedback.router)
     app.include_router(analytics.router)
+    if demo or runtime.settings.demo_keys_route:
+        app.include_router(demo_routes.router)  # the demo keys, to this machine only
     app.include_router(pages.router)  # the console pages (service/static)
     return app
 

@@ -21,7 +21,7 @@ from knowledge_base.parsing import ParseLimits
 from knowledge_base.quick_phrases import QuickPhraseBook, QuickPhraseLimits
 from knowledge_base.keys import KeyRing
 from knowledge_base.rulebook import RuleBook
-from knowledge_base.rules import RuleLimits
+from knowledge_base.rules import RuleLimits, rule_from_spec
 from knowledge_base.store import BuildJob, KbStore
 from models.batching import BatchingEncoder
 from models.encoder import Encoder, load_encoder
@@ -41,6 +41,9 @@ logger = logging.getLogger(__name__)
 
 DEMO_SHOP_ID = "demo"
 DEMO_FAQ_PATH = Path(__file__).resolve().parent.parent / "knowledge_base" / "demo" / "demo_shop.csv"
+# Team-written examples, so the consoles and the README's explain example show something at once.
+DEMO_QUICK_PHRASES_PATH = DEMO_FAQ_PATH.with_name("demo_quick_phrases.csv")
+DEMO_RULES_PATH = DEMO_FAQ_PATH.with_name("demo_rules.json")
 
 
 @dataclass(frozen=True)
@@ -327,8 +330,19 @@ class Runtime:
         return failed
 
     def ensure_demo_shop(self) -> ImportResult | None:
-        """Import the bundled demo FAQ unless the demo shop already serves this exact file."""
+        """Import the bundled demo FAQ unless the demo shop already serves this exact file; give the
+        shop the example quick phrases and auto-reply rules the first time (never over the merchant's)."""
         self.ensure_demo_keys()
+        result = self._ensure_demo_faq()
+        if self.store.current_revision(DEMO_SHOP_ID, "quick_phrases") is None:
+            self.quick_phrases.import_file(DEMO_SHOP_ID, DEMO_QUICK_PHRASES_PATH.name,
+                                           DEMO_QUICK_PHRASES_PATH.read_bytes())
+        if self.store.current_revision(DEMO_SHOP_ID, "rules") is None:
+            for spec in json.loads(DEMO_RULES_PATH.read_text("utf-8")):
+                self.rules.create(DEMO_SHOP_ID, rule_from_spec(spec["id"], spec))
+        return result
+
+    def _ensure_demo_faq(self) -> ImportResult | None:
         data = DEMO_FAQ_PATH.read_bytes()
         marker = f"sha256:{file_digest(data)[:16]}"
         if self.store.shop_exists(DEMO_SHOP_ID):

@@ -3,7 +3,7 @@ fixes, per-entry hits, adoption. Admin keys only."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from knowledge_base.analytics import AgentAdoption, Cluster
 from knowledge_base.schema import FaqEntry
 from models.errors import NotFound
+from models.messages import M
 
 from .deps import AdminShop, ItemId, Lang, RuntimeDep
 from .kb import _edit
@@ -43,6 +44,18 @@ class HotQuestions(BaseModel):
     data: list[HotItemPublic]
 
 
+class CandidateEntry(BaseModel):
+    entry_id: str
+    question: str = Field(description="The entry's standard question (what a merchant recognises it by).")
+    count: int = Field(description="How often it was the best suggestion for the cluster's messages.")
+
+
+class ListingReason(BaseModel):
+    code: str = Field(description="cluster.low_confidence | cluster.ignored")
+    params: dict[str, Any] = Field(default_factory=dict)
+    text: str = Field(description="Why the cluster is listed, in the reader's language.")
+
+
 class ClusterPublic(BaseModel):
     id: str = Field(description="Stable while its first message stays in the window; use it in the actions.")
     count: int
@@ -50,6 +63,11 @@ class ClusterPublic(BaseModel):
     suggested_entry_id: str | None = Field(description="The entry most often suggested (weakly) for them.")
     low_confidence: int
     ignored: int
+    reasons: list[ListingReason] = Field(default_factory=list, description="Why it is listed: no answer close "
+                                         "enough, and/or an answer was suggested but the agent did not use it.")
+    candidates: list[CandidateEntry] = Field(default_factory=list, description="Entries of the active version "
+                                             "suggested for these messages, most often first: where to add them "
+                                             "as 相似问 (any other entry may be chosen).")
 
 
 class Unanswered(BaseModel):
@@ -122,15 +140,24 @@ def _adoption(a: AgentAdoption) -> AdoptionPublic:
                           edit_rate=a.edit_rate)
 
 
-def _cluster(c: Cluster) -> ClusterPublic:
+def _cluster(c: Cluster, questions: dict[str, str], threshold: float, lang: str) -> ClusterPublic:
+    reasons = []
+    if c.low_confidence:
+        reasons.append(M("cluster.low_confidence", n=c.low_confidence, threshold=threshold))
+    if c.ignored:
+        reasons.append(M("cluster.ignored", n=c.ignored))
     return ClusterPublic(id=c.id, count=c.count, examples=c.examples, suggested_entry_id=c.suggested_entry_id,
-                         low_confidence=c.low_confidence, ignored=c.ignored)
+                         low_confidence=c.low_confidence, ignored=c.ignored,
+                         reasons=[ListingReason(code=m.code, params=dict(m.params), text=m.text(lang)) for m in reasons],
+                         candidates=[CandidateEntry(entry_id=e, question=questions[e], count=n)
+                                     for e, n in c.entry_counts if e in questions])
 
 
-def _unanswered_kwargs(runtime, days: int) -> dict:  # noqa: ANN001
+def _unanswered_kwargs(runtime, days: int, entries: list[FaqEntry] = ()) -> dict:  # noqa: ANN001
     s = runtime.settings
+    normalise = runtime.kb.normalise
     return {"days": days, "low_confidence": s.unanswered_confidence, "threshold": s.unanswered_cluster_threshold,
-            "normalise": runtime.kb.normalise}
+            "normalise": normalise, "covered": {normalise(p) for e in entries for p in e.phrasings}}
 
 
 @router.get("/hot-questions", response_model=HotQuestions, responses=_ERRORS)
@@ -149,11 +176,15 @@ def hot_questions(shop_id: AdminShop, runtime: RuntimeDep, days: int = Days,
 
 
 @router.get("/unanswered", response_model=Unanswered, responses=_ERRORS)
-def unanswered(shop_id: AdminShop, runtime: RuntimeDep, days: int = Days) -> Unanswered:
+def unanswered(shop_id: AdminShop, runtime: RuntimeDep, lang: Lang, days: int = Days) -> Unanswered:
     """Messages the knowledge base did not answer (low confidence, or the agent ignored every suggestion /
-    wrote its own reply), clustered by meaning, biggest cluster first."""
-    clusters = runtime.events.unanswered(shop_id, runtime.encoder, **_unanswered_kwargs(runtime, days))
-    return Unanswered(shop_id=shop_id, days=days, data=[_cluster(c) for c in clusters])
+    wrote its own reply), clustered by meaning, biggest cluster first, each with why it is listed and the
+    entries suggested for it. A message the active version now has as a phrasing is answered: not listed."""
+    _, entries = _active_entries(runtime, shop_id)
+    clusters = runtime.events.unanswered(shop_id, runtime.encoder, **_unanswered_kwargs(runtime, days, entries))
+    questions = {e.id: e.question for e in entries}
+    return Unanswered(shop_id=shop_id, days=days, data=[
+        _cluster(c, questions, runtime.settings.unanswered_confidence, lang) for c in clusters])
 
 
 @router.post("/unanswered/{cluster_id}/add-as-entry", status_code=status.HTTP_201_CREATED,
@@ -162,7 +193,8 @@ def add_as_entry(shop_id: AdminShop, cluster_id: ItemId, body: AddAsEntry, runti
                  lang: Lang) -> EntryEditResponse:
     """A new FAQ entry from a cluster: its question (default the latest message), the cluster's other
     messages as 相似问, and the answer given. Makes a new KB version."""
-    cluster = runtime.events.cluster(shop_id, cluster_id, runtime.encoder, **_unanswered_kwargs(runtime, body.days))
+    cluster = runtime.events.cluster(shop_id, cluster_id, runtime.encoder,
+                                     **_unanswered_kwargs(runtime, body.days, _active_entries(runtime, shop_id)[1]))
     question = body.question or cluster.examples[0]
     similar = [m for m in cluster.examples if m != question][: runtime.settings.max_similar_per_entry]
     return _edit(runtime.kb.add_entry(shop_id, question=question, answers=[body.answer], similar=similar,
@@ -173,7 +205,8 @@ def add_as_entry(shop_id: AdminShop, cluster_id: ItemId, body: AddAsEntry, runti
 def add_as_similar(shop_id: AdminShop, cluster_id: ItemId, body: AddAsSimilar, runtime: RuntimeDep,
                    lang: Lang) -> EntryEditResponse:
     """Add a cluster's messages as 相似问 of an existing entry. Makes a new KB version."""
-    cluster = runtime.events.cluster(shop_id, cluster_id, runtime.encoder, **_unanswered_kwargs(runtime, body.days))
+    cluster = runtime.events.cluster(shop_id, cluster_id, runtime.encoder,
+                                     **_unanswered_kwargs(runtime, body.days, _active_entries(runtime, shop_id)[1]))
     _, entry = runtime.kb.entry(shop_id, body.entry_id)
     similar = list(entry.similar) + [m for m in cluster.examples if m not in entry.similar and m != entry.question]
     return _edit(runtime.kb.update_entry(shop_id, body.entry_id,

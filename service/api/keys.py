@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from knowledge_base.keys import ApiKey
 
-from .deps import AdminShop, ItemId, Operator, RuntimeDep
-from .schemas import ErrorResponse
+from .deps import AdminShop, AnyKey, ItemId, Operator, RuntimeDep
+from .schemas import ErrorResponse, KeyIdentity
 
 router = APIRouter(tags=["tenancy"])
 _ERRORS = {401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
@@ -87,3 +87,10 @@ def list_keys(shop_id: AdminShop, runtime: RuntimeDep) -> KeyList:
 def revoke_key(shop_id: AdminShop, key_id: ItemId, runtime: RuntimeDep) -> KeyPublic:
     """Revoke a key of this shop: refused from the next request on (in every replica)."""
     return _public(runtime.keys.revoke(shop_id, key_id))
+
+
+@router.get("/v1/keys/me", response_model=KeyIdentity, responses=_ERRORS)
+def who_am_i(caller: AnyKey) -> KeyIdentity:
+    """The key this request carries: its shop and scopes (never its secret). The consoles use it to say
+    "this is an agent key; 知识库管理 needs an admin key" instead of failing later."""
+    return KeyIdentity(key_id=caller.key_id, shop_id=caller.shop_id, scopes=sorted(caller.scopes), name=caller.name)

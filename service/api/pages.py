@@ -54,6 +54,12 @@ def merchant_console() -> FileResponse:
     return _file("merchant.html")
 
 
+@router.get("/favicon.ico")
+def favicon() -> FileResponse:
+    """Browsers ask for /favicon.ico whatever the page says; the consoles' icon is an SVG."""
+    return _file("favicon.svg")
+
+
 @router.get("/console/static/{name}")
 def static_file(name: str) -> FileResponse:
     return _file(name)
