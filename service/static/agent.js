@@ -1,7 +1,7 @@
 // 客服工作台: conversations, a buyer simulator, live suggestions, the draft's compliance check,
 // quick phrases, feedback on every send. Keyboard: see the shortcuts dialog (agent.html).
 import {
-  api, applyI18n, put, codePoints, h, has, initChrome, loadCapabilities, say, settings, shopPath, t,
+  api, applyI18n, authProblem, checkKey, put, codePoints, h, has, initChrome, loadCapabilities, say, settings, shopPath, t,
 } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
@@ -15,14 +15,35 @@ function makeConv(name, order, history = []) {
     lastBuyerAt: null, sugg: null, inserted: null, pendingFeedback: false, draft: "",
   };
 }
-const convs = [
+const sampleConvs = () => [
   makeConv("小雨点", { nickname: "小雨点", order: "6934720012885521", carrier: "中通快递", eta: "48小时内" }),
   makeConv("阿杰", { nickname: "阿杰", order: "6934720099013307", carrier: "顺丰速运", eta: "明天" },
     [["buyer", "衣服小了能换大一码吗"]]),
   makeConv("糖糖", { nickname: "糖糖", order: "6934720033214460", carrier: "", eta: "" },
     [["buyer", "在吗"], ["agent", "亲，您好呀～有什么可以帮您的呢？"], ["buyer", "可以开发票吗"]]),
 ];
+
+// Conversations survive a reload: kept per shop in localStorage (messages, order panel, draft, unread);
+// suggestions are asked for again, never restored stale.
+const convKey = () => `smartreply.convs.${settings.shop}`;
+function saveConvs() {
+  try {
+    localStorage.setItem(convKey(), JSON.stringify({ active, next: nextConvId,
+      convs: convs.map(({ id, name, order, unread, messages, draft }) => ({ id, name, order, unread, messages: messages.slice(-200), draft })) }));
+  } catch { /* storage full or disabled: the page still works */ }
+}
+function restoreConvs() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(convKey()) || "null");
+    if (!saved || !Array.isArray(saved.convs) || !saved.convs.length) return null;
+    nextConvId = Math.max(saved.next || 1, nextConvId);
+    active = Math.min(saved.active || 0, saved.convs.length - 1);
+    return saved.convs.map((c) => ({ ...makeConv(c.name, c.order), id: c.id, unread: c.unread || 0,
+      messages: c.messages || [], draft: c.draft || "" }));
+  } catch { return null; }
+}
 let active = 0;
+let convs = restoreConvs() || sampleConvs();
 const conv = () => convs[active];
 
 function renderConvList() {
@@ -97,7 +118,7 @@ function renderOrder() {
   f.carrier.value = conv().order.carrier; f.eta.value = conv().order.eta;
 }
 
-function renderAll() { renderConvList(); renderMessages(); renderOrder(); renderSuggestions(); }
+function renderAll() { renderConvList(); renderMessages(); renderOrder(); renderSuggestions(); saveConvs(); }
 
 // -- answer variables, filled from the order panel ------------------------------------------------
 const VARS = {
@@ -134,7 +155,9 @@ async function requestSuggestions(c, message) {
       server_ms: res.timings_ms?.total, client_ms: performance.now() - t0 };
     c.pendingFeedback = true;
   } catch (err) {
-    c.sugg = { error: err.code === "no_active_kb" || err.status === 404 ? t("agent.noKb") : err.message, list: [], message };
+    const problem = authProblem(err);
+    c.sugg = { error: problem ? t(problem, { shop: settings.shop }) : err.code === "no_active_kb" || err.status === 404 ? t("agent.noKb") : err.message,
+      list: [], message };
   }
   if (c === conv() && seq === suggSeq) renderSuggestions();
   else if (c === conv()) renderSuggestions();
@@ -197,6 +220,7 @@ function buyerSays(c, text) {
   c.lastBuyerAt = performance.now();
   c.inserted = null;
   if (c !== conv()) c.unread += 1;
+  saveConvs();
   renderConvList();
   if (c === conv()) renderMessages();
   return requestSuggestions(c, text);
@@ -256,6 +280,7 @@ $("conv-new").addEventListener("click", () => {
 $("order-form").addEventListener("input", (ev) => {
   conv().order[ev.target.name] = ev.target.value;
   renderSuggestions();
+  saveConvs();
 });
 $("order-form").addEventListener("submit", (ev) => ev.preventDefault());
 
@@ -378,6 +403,7 @@ function deliver(text, override) {
   c.inserted = null;
   $("draft").value = "";
   c.draft = "";
+  saveConvs();
   lastCheck = { text: "", allowed: true, violations: [] };
   renderDraftMarks("", []);
   renderConvList();
@@ -430,13 +456,16 @@ let phrases = null;
 async function loadPhrases() {
   try {
     phrases = (await api(shopPath("/quick-phrases"))).data;
-  } catch (err) { phrases = { error: err.message }; }
+  } catch (err) {
+    const problem = authProblem(err);
+    phrases = { error: problem ? t(problem, { shop: settings.shop }) : t("agent.qpUnavailable") };
+  }
   renderPhrases();
 }
 function renderPhrases() {
   const ul = $("qp-list");
   if (!phrases) return;
-  if (phrases.error) { put(ul, h("li", { class: "muted" }, t("agent.qpUnavailable"))); return; }
+  if (phrases.error) { put(ul, h("li", { class: "error", "data-testid": "qp-error" }, phrases.error)); return; }
   const q = $("qp-q").value.trim().toLowerCase();
   const shown = phrases.filter((p) => !q || p.text.toLowerCase().includes(q) || p.shortcut.toLowerCase().includes(q)
     || p.group.toLowerCase().includes(q));
@@ -455,6 +484,7 @@ function insertPhrase(p) {
   draft.focus();
   draft.setSelectionRange(start + text.length, start + text.length);
   checkDraft();
+  say(t("agent.phraseInserted", { code: p.shortcut || p.group || "" }));
 }
 $("qp-q").addEventListener("input", renderPhrases);
 $("qp-q").addEventListener("keydown", (ev) => {
@@ -464,13 +494,23 @@ $("qp-q").addEventListener("keydown", (ev) => {
 // -- start ----------------------------------------------------------------------------------------
 async function start() {
   initChrome((what) => {
-    if (what === "settings") { for (const c of convs) c.sugg = null; loadPhrases(); }
+    if (what === "settings") {
+      convs = restoreConvs() || sampleConvs();  // another shop: its own conversations
+      for (const c of convs) c.sugg = null;
+      $("draft").value = conv().draft;
+      loadPhrases();
+    }
     renderAll(); renderPhrases(); checkDraft();
   });
   await loadCapabilities();
+  await checkKey();
+  $("draft").value = conv().draft || "";
   renderAll();
   applyI18n();
   loadPhrases();
+  const last = conv().messages[conv().messages.length - 1];
+  if (last && last.role === "buyer") requestSuggestions(conv(), last.text);
+  window.addEventListener("pagehide", () => { conv().draft = $("draft").value; saveConvs(); });
   document.body.dataset.ready = "true";
 }
 start();

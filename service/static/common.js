@@ -1,16 +1,23 @@
-// Shared by both consoles: i18n (zh default, en toggle), settings (shop, key, agent) in localStorage,
-// the JSON API client with the Bearer key, API capability detection from /openapi.json, small DOM helpers.
+// Shared by both consoles: i18n (zh default, en toggle), settings (shop, key per console and shop, agent)
+// in localStorage, the JSON API client (Bearer key, Accept-Language), API capability detection from
+// /openapi.json, the key check with its explicit error states, dialogs (confirm, form), DOM helpers.
 import { DICT } from "./i18n.js";
 
-const LS = { lang: "smartreply.lang", shop: "smartreply.shop", key: "smartreply.key", agent: "smartreply.agent" };
+// Which console this page is: each keeps its own key (an agent key in 客服工作台 must not break 知识库管理).
+export const CONSOLE = document.body.classList.contains("agent") ? "agent" : "merchant";
+const NEEDS = { agent: "agent", merchant: "admin" };
+const LS = { lang: "smartreply.lang", shop: "smartreply.shop", agent: "smartreply.agent" };
+const keyName = (shop) => `smartreply.key.${CONSOLE}.${shop}`;
 
 export const settings = {
   get lang() { return localStorage.getItem(LS.lang) || "zh"; },
   set lang(v) { localStorage.setItem(LS.lang, v); },
   get shop() { return localStorage.getItem(LS.shop) || "demo"; },
   set shop(v) { localStorage.setItem(LS.shop, v); },
-  get key() { return localStorage.getItem(LS.key) || ""; },
-  set key(v) { localStorage.setItem(LS.key, v); },
+  get key() { return localStorage.getItem(keyName(this.shop)) || ""; },
+  set key(v) { if (v) localStorage.setItem(keyName(this.shop), v); else localStorage.removeItem(keyName(this.shop)); },
+  keyFor(shop) { return localStorage.getItem(keyName(shop)) || ""; },
+  setKeyFor(shop, v) { localStorage.setItem(keyName(shop), v); },
   get agent() { return localStorage.getItem(LS.agent) || "agent-1"; },
   set agent(v) { localStorage.setItem(LS.agent, v); },
 };
@@ -26,6 +33,9 @@ export function t(key, vars = {}) {
 /** Fill every [data-i18n], [data-i18n-placeholder], [data-i18n-aria-label], [data-i18n-title] under root. */
 export function applyI18n(root = document) {
   document.documentElement.lang = settings.lang === "zh" ? "zh-CN" : "en";
+  const title = document.body.dataset.titleKey;
+  if (title) document.title = `${t(title)} · smartreply`;
+  renderShopBadge();
   for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
   for (const attr of ["placeholder", "aria-label", "title"]) {
     for (const el of root.querySelectorAll(`[data-i18n-${attr}]`)) {
@@ -59,15 +69,17 @@ export function put(el, ...children) {
 }
 
 export class ApiError extends Error {
-  constructor(status, code, message, details) {
+  constructor(status, code, message, details, messageCode, params) {
     super(message);
     this.status = status; this.code = code; this.details = details || [];
+    this.messageCode = messageCode || ""; this.params = params || {};
   }
 }
 
 /** Call the JSON API. Throws ApiError with the service's {error: {code, message, details}}. */
 export async function api(path, { method = "GET", body, form, raw = false } = {}) {
-  const headers = {};
+  // The server writes every message for a person in the page's language.
+  const headers = { "Accept-Language": settings.lang === "en" ? "en" : "zh-CN" };
   if (settings.key) headers.Authorization = `Bearer ${settings.key}`;
   let payload;
   if (form) payload = form;
@@ -78,11 +90,12 @@ export async function api(path, { method = "GET", body, form, raw = false } = {}
   } catch (err) {
     throw new ApiError(0, "network", t("err.network"));
   }
-  if (res.status === 401 || res.status === 403) showAuthBanner(res.status);
   if (!res.ok) {
     let err = { code: "http_" + res.status, message: res.statusText, details: [] };
     try { const j = await res.json(); if (j && j.error) err = j.error; } catch { /* not JSON */ }
-    throw new ApiError(res.status, err.code, err.message, err.details);
+    const error = new ApiError(res.status, err.code, err.message, err.details, err.message_code, err.params);
+    if (res.status === 401 || (res.status === 403 && path.startsWith("/v1/shops/"))) showAuthBanner(error);
+    throw error;
   }
   if (raw) return res;
   if (res.status === 204) return null;
@@ -114,11 +127,114 @@ export function say(message, kind = "info") {
   el.dataset.kind = kind;
 }
 
-function showAuthBanner(status) {
+// -- the key: checked once per load, with a state that says what is wrong -------------------------
+export const auth = { state: "unknown", identity: null };
+
+/** What is wrong with this console's key, as an i18n key: missing, invalid, wrong scope, other shop. */
+export function authProblem(err) {
+  if (!err) return null;
+  if (err.messageCode === "auth.missing_key") return "auth.missing";
+  if (err.status === 401) return "auth.invalid";
+  if (err.messageCode === "auth.scope") return CONSOLE === "merchant" ? "auth.needAdmin" : "auth.needAgent";
+  if (err.messageCode === "auth.other_shop") return "auth.otherShop";
+  if (err.status === 403) return "auth.forbidden";
+  return null;
+}
+
+/** Ask the server who this key is (GET /v1/keys/me) and set auth.state: ok | missing | invalid | scope | shop. */
+export async function checkKey() {
+  if (!settings.key) { auth.state = "missing"; auth.identity = null; showAuthBanner(null, "auth.missing"); return auth; }
+  try {
+    const me = await api("/v1/keys/me");
+    auth.identity = me;
+    const scopes = new Set(me.scopes);
+    const ok = scopes.has("operator") || scopes.has(NEEDS[CONSOLE]) || (NEEDS[CONSOLE] === "agent" && scopes.has("admin"));
+    if (me.shop_id && me.shop_id !== settings.shop) { auth.state = "shop"; showAuthBanner(null, "auth.otherShop"); }
+    else if (!ok) { auth.state = "scope"; showAuthBanner(null, CONSOLE === "merchant" ? "auth.needAdmin" : "auth.needAgent"); }
+    else { auth.state = "ok"; hideAuthBanner(); }
+  } catch (err) {
+    auth.state = err.status === 401 ? "invalid" : "unknown";
+    auth.identity = null;
+  }
+  return auth;
+}
+
+/** A panel's error as a sentence that says what is wrong (never a false "nothing yet"). */
+export function problemNote(err, attrs = {}) {
+  const key = authProblem(err);
+  return h("p", { class: "error", role: "alert", "data-testid": "panel-error", ...attrs },
+    key ? t(key, { shop: settings.shop }) : err.message, key ? " " : null,
+    key ? h("button", { type: "button", class: "small", onclick: openSettings }, t("settings.title")) : null);
+}
+
+function hideAuthBanner() { const el = document.getElementById("auth-banner"); if (el) el.hidden = true; }
+
+function showAuthBanner(err, key = null) {
   const el = document.getElementById("auth-banner");
   if (!el) return;
   el.hidden = false;
-  el.querySelector("[data-msg]").textContent = t(status === 401 ? "auth.needed" : "auth.forbidden");
+  el.dataset.state = key || authProblem(err) || "auth.forbidden";
+  el.querySelector("[data-msg]").textContent = t(el.dataset.state, { shop: settings.shop });
+  const demo = el.querySelector("[data-demo-keys]");
+  if (demo) demo.hidden = !has("/v1/demo/keys");
+}
+
+let openSettings = () => {};
+
+/** serve --demo on this machine: fetch the demo shop's keys and keep them for both consoles. */
+export async function loadDemoKeys() {
+  const res = await fetch("/v1/demo/keys");
+  if (!res.ok) throw new Error(t("settings.demoUnavailable"));
+  const keys = await res.json();
+  settings.shop = keys.shop_id;
+  localStorage.setItem(`smartreply.key.agent.${keys.shop_id}`, keys.agent);
+  localStorage.setItem(`smartreply.key.merchant.${keys.shop_id}`, keys.admin);
+  return keys;
+}
+
+// -- dialogs: one confirm dialog and one form dialog for both consoles (no browser prompt/confirm) --
+/** Ask before an action; resolves true only on the confirm button. `ack`: a checkbox that must be ticked. */
+export function confirmDialog({ title, body, confirm, danger = false, ack = null, testid = "confirm-dialog" }) {
+  return new Promise((resolve) => {
+    const box = ack ? h("input", { type: "checkbox", id: "confirm-ack" }) : null;
+    const ok = h("button", { value: "ok", class: danger ? "danger" : "primary", "data-testid": "confirm-ok",
+      disabled: Boolean(ack) }, confirm || t("common.confirm"));
+    if (box) box.addEventListener("change", () => { ok.disabled = !box.checked; });
+    const dialog = h("dialog", { "aria-labelledby": "confirm-h", "data-testid": testid },
+      h("form", { method: "dialog" }, h("h2", { id: "confirm-h" }, title),
+        ...(Array.isArray(body) ? body : [h("p", {}, body)]),
+        ack ? h("p", {}, h("label", {}, box, " ", ack)) : null,
+        h("div", { class: "actions" }, h("button", { value: "cancel", class: "secondary", formnovalidate: true },
+          t("common.cancel")), ok)));
+    dialog.addEventListener("close", () => { resolve(dialog.returnValue === "ok"); dialog.remove(); });
+    document.body.append(dialog);
+    dialog.showModal();
+  });
+}
+
+/** A small form in a dialog; resolves with the form's values, or null when cancelled. */
+export function formDialog({ title, fields, submit, intro = null, testid = "form-dialog", extra = null }) {
+  return new Promise((resolve) => {
+    const inputs = fields.map((f) => {
+      const id = `fd-${f.name}`;
+      const input = f.multiline ? h("textarea", { id, name: f.name, rows: 3, required: f.required || false }, f.value || "")
+        : h("input", { id, name: f.name, value: f.value || "", required: f.required || false, autocomplete: "off" });
+      return [h("label", { for: id }, f.label), input];
+    });
+    const dialog = h("dialog", { "aria-labelledby": "fd-h", "data-testid": testid },
+      h("form", { method: "dialog" }, h("h2", { id: "fd-h" }, title), intro ? h("div", {}, intro) : null,
+        h("div", { class: "form-grid" }, ...inputs.flat()), extra,
+        h("div", { class: "actions" }, h("button", { value: "cancel", class: "secondary", formnovalidate: true }, t("common.cancel")),
+          h("button", { value: "ok", class: "primary", "data-testid": "form-ok" }, submit))));
+    dialog.addEventListener("close", () => {
+      const values = dialog.returnValue === "ok" ? Object.fromEntries(fields.map((f) => [f.name, dialog.querySelector(`[name=${f.name}]`).value.trim()])) : null;
+      if (values && dialog.dataset.choice) values.choice = dialog.dataset.choice;
+      resolve(values); dialog.remove();
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    dialog.querySelector("input, textarea")?.focus();
+  });
 }
 
 /** Download an API file (export, template) with the key: fetch → blob → temporary link. */
@@ -147,9 +263,25 @@ export function initChrome(onChange) {
     form.elements.shop.value = settings.shop;
     form.elements.key.value = settings.key;
     if (form.elements.agent) form.elements.agent.value = settings.agent;
+    const demo = form.querySelector("[data-demo-keys]");
+    if (demo) demo.hidden = !has("/v1/demo/keys");
     dialog.showModal();
     form.elements.shop.focus();
   };
+  openSettings = open;
+  // Switching the shop shows that shop's saved key for this console.
+  form.elements.shop.addEventListener("change", () => { form.elements.key.value = settings.keyFor(form.elements.shop.value.trim()); });
+  for (const b of document.querySelectorAll("[data-demo-keys]")) {
+    b.addEventListener("click", async () => {
+      try {
+        await loadDemoKeys();
+        if (dialog.open) dialog.close("cancel");
+        await checkKey();
+        say(t("settings.demoLoaded"));
+        onChange?.("settings");
+      } catch (err) { say(err.message, "error"); }
+    });
+  }
   document.getElementById("settings-open").addEventListener("click", open);
   for (const b of document.querySelectorAll("[data-open-settings]")) b.addEventListener("click", open);
   form.addEventListener("submit", (ev) => {
@@ -164,9 +296,8 @@ export function initChrome(onChange) {
     settings.shop = shop;
     settings.key = form.elements.key.value.trim();
     if (form.elements.agent) settings.agent = form.elements.agent.value.trim() || "agent-1";
-    document.getElementById("auth-banner").hidden = true;
     renderShopBadge();
-    onChange?.("settings");
+    checkKey().then(() => onChange?.("settings"));
   });
   renderShopBadge();
   applyI18n();

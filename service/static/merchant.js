@@ -1,7 +1,8 @@
 // 知识库管理: uploads with the validation report, versions/diff/rollback, entries and 相似问, hit test,
 // quick phrases, auto-reply rules with explain, analytics (when the server has the analytics routes).
 import {
-  api, applyI18n, put, download, fmtTime, h, has, initChrome, loadCapabilities, say, settings, shopPath, t,
+  api, applyI18n, checkKey, confirmDialog, download, fmtTime, formDialog, h, has, initChrome, loadCapabilities,
+  problemNote, put, say, settings, shopPath, t,
 } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
@@ -21,31 +22,27 @@ window.addEventListener("hashchange", () => { showView(); $("main").focus({ prev
 const table = (el, head, rows) => put(el, 
   h("thead", {}, h("tr", {}, ...head.map((x) => h("th", { scope: "col" }, x)))), h("tbody", {}, ...rows));
 const pill = (kind, text) => h("span", { class: `pill ${kind}` }, text);
-const errorNote = (err) => h("p", { class: "error" }, `${err.message}${err.code ? ` (${err.code})` : ""}`);
+const errorNote = (err) => problemNote(err);
 
-// -- upload ---------------------------------------------------------------------------------------
+// -- upload: always previewed first (dry_run), then imported with the mode chosen ------------------
 let lastFile = null;
-async function uploadFile(file, mode = "reject") {
+const uploadMode = () => document.querySelector("input[name=upload-mode]:checked")?.value || "replace";
+
+/** Preview what the file would change; nothing is stored until the merchant confirms. */
+async function previewFile(file, onError = "reject") {
   lastFile = file;
   const out = $("upload-result");
-  put(out, h("p", { class: "muted" }, t("m.uploading", { name: file.name })));
+  const mode = uploadMode();
+  put(out, h("p", { class: "muted" }, t("m.previewing", { name: file.name })));
   const form = new FormData();
   form.append("file", file, file.name);
-  const before = (await versionsOrNull())?.active_version ?? null;
   try {
-    const res = await api(shopPath(`/kb?mode=${mode}`), { method: "POST", form });
-    put(out, 
-      h("p", { class: "ok-line", "data-testid": "upload-ok" }, pill("ok", t("m.imported")), " ",
-        t("m.importedDetail", { version: res.version, entries: res.entries, phrasings: res.phrasings, seconds: res.seconds })),
-      res.skipped_rows ? h("p", {}, pill("warn", t("m.skippedRows", { n: res.skipped_rows }))) : null,
-      res.skipped.length || res.warnings.length ? problemsTable([...res.skipped, ...res.warnings]) : null);
-    say(t("m.imported"));
-    await loadVersions();
-    if (before) showDiff(before, res.version);
+    const p = await api(shopPath(`/kb?dry_run=true&mode=${mode}&on_error=${onError}`), { method: "POST", form });
+    renderPreview(file, p);
   } catch (err) {
-    if (err.code !== "upload_invalid") { put(out, errorNote(err)); return; }
-    const errors = err.details.filter((p) => (p.severity || "error") === "error").length;
-    put(out, 
+    if (err.code !== "upload_invalid") { put(out, problemNote(err)); return; }
+    const errors = err.details.filter((d) => (d.severity || "error") === "error").length;
+    put(out,
       h("p", { class: "error", "data-testid": "upload-invalid" }, t("m.invalid", { name: file.name, n: errors })),
       problemsTable(err.details),
       h("div", { class: "row" },
@@ -53,10 +50,76 @@ async function uploadFile(file, mode = "reject") {
           put(out, h("p", { class: "muted" }, t("m.rejected")));
           say(t("m.rejected"));
         } }, t("m.rejectAll")),
-        h("button", { type: "button", class: "primary", id: "import-valid", onclick: () => uploadFile(lastFile, "partial") },
-          t("m.importValid"))));
+        h("button", { type: "button", class: "primary", id: "import-valid", onclick: () => previewFile(lastFile, "partial") },
+          t("m.previewValid"))));
     say(t("m.invalid", { name: file.name, n: errors }), "error");
   }
+}
+
+function entryLine(cls, sign, e, extra = "") { return h("li", { class: cls }, `${sign} ${e.id} · ${e.question}${extra}`); }
+
+function renderPreview(file, p) {
+  const out = $("upload-result");
+  const removedBig = p.confirm_remove_required;
+  const counts = h("p", { class: "preview-counts", "data-testid": "preview-summary" },
+    pill("ok", t("m.pAdded", { n: p.added.length })), " ", pill("warn", t("m.pChanged", { n: p.changed.length })), " ",
+    pill(p.removed.length ? "err" : "off", t("m.pRemoved", { n: p.removed.length })), " ",
+    h("span", { class: "muted small" }, t("m.pUnchanged", { n: p.unchanged, base: p.base_version ?? "-" })));
+  const lists = h("div", { class: "preview-lists" },
+    p.removed.length ? h("details", { open: removedBig, "data-testid": "preview-removed" }, h("summary", { class: "diff-removed" }, t("m.pRemovedList", { n: p.removed.length })),
+      h("ul", {}, ...p.removed.map((e) => entryLine("diff-removed", "−", e)))) : null,
+    p.added.length ? h("details", {}, h("summary", { class: "diff-added" }, t("m.pAddedList", { n: p.added.length })),
+      h("ul", {}, ...p.added.map((e) => entryLine("diff-added", "+", e)))) : null,
+    p.changed.length ? h("details", {}, h("summary", { class: "diff-changed" }, t("m.pChangedList", { n: p.changed.length })),
+      h("ul", {}, ...p.changed.map((c) => entryLine("diff-changed", "~", c.after, ` (${c.fields.join(", ")})`)))) : null);
+  if (p.no_changes) {
+    put(out, h("p", { class: "ok-line", "data-testid": "no-changes" }, pill("off", t("m.noChanges")), " ", p.message));
+    say(p.message);
+    return;
+  }
+  put(out,
+    h("h3", {}, t("m.previewTitle", { name: file.name, mode: t(p.mode === "merge" ? "m.modeMergeShort" : "m.modeReplaceShort") })),
+    removedBig ? h("p", { class: "note", role: "alert", "data-testid": "remove-warning" }, t("m.removeWarning", { n: p.removed.length })) : null,
+    counts, lists,
+    p.problems.length ? h("div", {}, h("p", { class: "small" }, p.skipped_rows ? pill("warn", t("m.skippedRows", { n: p.skipped_rows })) : null),
+      problemsTable(p.problems)) : null,
+    h("div", { class: "row" },
+      h("button", { type: "button", class: "secondary", id: "preview-cancel", onclick: () => { put(out, h("p", { class: "muted" }, t("m.rejected"))); say(t("m.rejected")); } }, t("common.cancel")),
+      h("button", { type: "button", class: removedBig ? "danger" : "primary", id: "preview-import", "data-testid": "preview-import",
+        onclick: () => importFile(file, p) }, t("m.importNow", { n: p.entries }))));
+  say(p.message);
+}
+
+async function importFile(file, p) {
+  const out = $("upload-result");
+  let confirm = "";
+  if (p.confirm_remove_required) {
+    const ok = await confirmDialog({ title: t("m.confirmRemoveTitle", { n: p.removed.length }), danger: true,
+      body: [h("p", {}, t("m.confirmRemoveBody", { n: p.removed.length, base: p.base_version })),
+        h("ul", { class: "small" }, ...p.removed.slice(0, 8).map((e) => h("li", {}, `${e.id} · ${e.question}`)),
+          p.removed.length > 8 ? h("li", {}, "…") : null)],
+      ack: t("m.confirmRemoveAck", { n: p.removed.length }), confirm: t("m.confirmRemoveOk", { n: p.removed.length }),
+      testid: "confirm-remove" });
+    if (!ok) { say(t("m.rejected")); return; }
+    confirm = `&confirm_remove=${p.removed.length}`;
+  }
+  put(out, h("p", { class: "muted" }, t("m.uploading", { name: file.name })));
+  const form = new FormData();
+  form.append("file", file, file.name);
+  try {
+    const res = await api(shopPath(`/kb?mode=${p.mode}&on_error=${p.on_error}${confirm}`), { method: "POST", form });
+    if (res.no_changes) { put(out, h("p", { "data-testid": "no-changes" }, res.message)); return; }
+    put(out,
+      h("p", { class: "ok-line", "data-testid": "upload-ok" }, pill("ok", t("m.imported")), " ",
+        t("m.importedDetail", { version: res.version, entries: res.entries, phrasings: res.phrasings, seconds: res.seconds })),
+      h("p", { class: "small" }, t("m.importedDiff", { a: res.added, c: res.changed, r: res.removed, base: res.base_version ?? "-" })),
+      res.skipped_rows ? h("p", {}, pill("warn", t("m.skippedRows", { n: res.skipped_rows }))) : null,
+      res.skipped.length || res.warnings.length ? problemsTable([...res.skipped, ...res.warnings]) : null);
+    say(t("m.imported"));
+    loaded.entries = false;
+    await loadVersions();
+    showDiff(null, res.version);
+  } catch (err) { put(out, problemNote(err)); say(err.message, "error"); }
 }
 
 function problemsTable(problems) {
@@ -75,86 +138,121 @@ dz.addEventListener("dragleave", () => dz.classList.remove("over"));
 dz.addEventListener("drop", (ev) => {
   ev.preventDefault(); dz.classList.remove("over");
   const file = ev.dataTransfer.files[0];
-  if (file) uploadFile(file);
+  if (file) previewFile(file);
 });
-$("kb-file").addEventListener("change", (ev) => { const f = ev.target.files[0]; if (f) uploadFile(f); ev.target.value = ""; });
+$("kb-file").addEventListener("change", (ev) => { const f = ev.target.files[0]; if (f) previewFile(f); ev.target.value = ""; });
+for (const r of document.querySelectorAll("input[name=upload-mode]")) r.addEventListener("change", () => { if (lastFile && $("upload-result").querySelector("[data-testid=preview-summary]")) previewFile(lastFile); });
 $("dl-template-xlsx").addEventListener("click", () => download("/v1/kb/template?format=xlsx", "faq-template.xlsx"));
 $("dl-template-csv").addEventListener("click", () => download("/v1/kb/template?format=csv", "faq-template.csv"));
 $("export-xlsx").addEventListener("click", () => download(shopPath("/kb/export?format=xlsx"), "kb.xlsx").catch((e) => say(e.message, "error")));
 $("export-csv").addEventListener("click", () => download(shopPath("/kb/export?format=csv"), "kb.csv").catch((e) => say(e.message, "error")));
 
-// -- versions, diff, activate ---------------------------------------------------------------------
-async function versionsOrNull() { try { return await api(shopPath("/kb/versions")); } catch { return null; } }
-
+// -- versions, diff (against the version each was based on), activate ------------------------------
 async function loadVersions() {
-  const res = await versionsOrNull();
   const el = $("versions-table");
-  if (!res) { put(el, h("tbody", {}, h("tr", {}, h("td", { class: "muted" }, t("m.noVersions"))))); $("active-version").textContent = ""; return; }
+  let res;
+  try { res = await api(shopPath("/kb/versions")); } catch (err) {
+    $("active-version").textContent = "";
+    // No shop yet is the one true "no versions"; a key problem says what is wrong instead.
+    const empty = err.code === "shop_not_found";
+    put(el, h("tbody", {}, h("tr", {}, h("td", {}, empty ? h("p", { class: "muted", "data-testid": "no-versions" }, t("m.noVersions")) : problemNote(err)))));
+    return;
+  }
   $("active-version").textContent = res.active_version ? t("m.activeVersion", { v: res.active_version }) : "";
-  const ready = res.data.filter((v) => v.status === "ready").map((v) => v.version);
+  if (!res.data.length) { put(el, h("tbody", {}, h("tr", {}, h("td", { class: "muted", "data-testid": "no-versions" }, t("m.noVersions"))))); return; }
   table(el, [t("m.version"), t("m.status"), t("m.created"), t("m.source"), t("m.entries"), t("m.phrasings"), t("m.note"), ""],
-    [...res.data].reverse().map((v) => {
-      const prev = ready.filter((n) => n < v.version).pop();
-      return h("tr", { dataset: { version: v.version } },
-        h("td", {}, `v${v.version} `, v.active ? pill("active", t("m.active")) : null),
-        h("td", {}, pill(v.status === "ready" ? "ok" : v.status === "failed" ? "err" : "warn", t(`vs.${v.status}`))),
-        h("td", { class: "nowrap" }, fmtTime(v.created_at)), h("td", { class: "wrap" }, v.source),
-        h("td", {}, v.entry_count), h("td", {}, v.phrasing_count), h("td", { class: "wrap" }, v.note),
-        h("td", { class: "nowrap" },
-          prev ? h("button", { type: "button", class: "small", onclick: () => showDiff(prev, v.version) }, t("m.diffPrev")) : null, " ",
-          v.status === "ready" && !v.active ? h("button", { type: "button", class: "small secondary",
-            "aria-label": t("m.activateN", { v: v.version }), onclick: () => activate(v.version) },
-          v.version < (res.active_version || 0) ? t("m.rollback") : t("m.activate")) : null));
-    }));
+    [...res.data].reverse().map((v) => h("tr", { dataset: { version: v.version } },
+      h("td", { class: "nowrap" }, `v${v.version} `, v.active ? pill("active", t("m.active")) : null),
+      h("td", {}, pill(v.status === "ready" ? "ok" : v.status === "failed" ? "err" : "warn", t(`vs.${v.status}`))),
+      h("td", { class: "nowrap" }, fmtTime(v.created_at)), h("td", { class: "wrap" }, v.source),
+      h("td", {}, v.entry_count), h("td", {}, v.phrasing_count), h("td", { class: "wrap" }, v.note),
+      h("td", { class: "nowrap actions-cell" },
+        h("button", { type: "button", class: "small", "data-testid": "diff-base",
+          onclick: () => showDiff(null, v.version) }, v.base_version ? t("m.diffBase", { v: v.base_version }) : t("m.diffFirst")), " ",
+        v.status === "ready" && !v.active ? h("button", { type: "button", class: "small secondary",
+          "aria-label": t("m.activateN", { v: v.version }), onclick: () => activate(v, res.active_version) },
+        v.version < (res.active_version || 0) ? t("m.rollback") : t("m.activate")) : null))));
 }
 
-async function activate(version) {
+async function activate(v, current) {
+  const back = v.version < (current || 0);
+  const ok = await confirmDialog({ title: t(back ? "m.confirmRollbackTitle" : "m.confirmActivateTitle", { v: v.version }),
+    body: t("m.confirmActivateBody", { v: v.version, current: current ?? "-", n: v.entry_count }),
+    confirm: back ? t("m.rollback") : t("m.activate"), testid: "confirm-activate" });
+  if (!ok) return;
   try {
-    await api(shopPath(`/kb/versions/${version}/activate`), { method: "POST" });
-    say(t("m.activated", { v: version }));
+    await api(shopPath(`/kb/versions/${v.version}/activate`), { method: "POST" });
+    say(t("m.activated", { v: v.version }));
     loaded.entries = false;
     await loadVersions();
   } catch (err) { say(err.message, "error"); }
 }
 
+/** The diff of version `to` against `from`, or (from = null) against the version it was based on. */
 async function showDiff(from, to) {
   const panel = $("diff-panel");
   panel.hidden = false;
-  $("diff-h").textContent = t("m.diffTitle", { from, to });
   try {
-    const d = await api(shopPath(`/kb/diff?from=${from}&to=${to}`));
-    const line = (cls, sign, e, extra = "") => h("li", { class: cls }, `${sign} ${e.id} · ${e.question}${extra}`);
-    put($("diff-body"), 
+    const d = await api(shopPath(`/kb/diff?${from ? `from=${from}&` : ""}to=${to}`));
+    $("diff-h").textContent = d.from_version ? t("m.diffTitle", { from: d.from_version, to: d.to_version }) : t("m.diffTitleFirst", { to: d.to_version });
+    put($("diff-body"),
       h("p", { "data-testid": "diff-summary" }, t("m.diffSummary", { a: d.added.length, r: d.removed.length, c: d.changed.length, u: d.unchanged })),
-      h("ul", {}, ...d.added.map((e) => line("diff-added", "+", e)), ...d.removed.map((e) => line("diff-removed", "−", e)),
-        ...d.changed.map((c) => line("diff-changed", "~", c.after, ` (${c.fields.join(", ")})`))));
-  } catch (err) { put($("diff-body"), errorNote(err)); }
+      h("ul", {}, ...d.added.slice(0, 200).map((e) => entryLine("diff-added", "+", e)), ...d.removed.slice(0, 200).map((e) => entryLine("diff-removed", "−", e)),
+        ...d.changed.map((c) => entryLine("diff-changed", "~", c.after, ` (${c.fields.join(", ")})`))));
+  } catch (err) { put($("diff-body"), problemNote(err)); }
 }
 
-// -- entries --------------------------------------------------------------------------------------
+// -- entries: edits collect in a draft and are published together as ONE version -----------------
 let entries = [];
+let draft = [];  // [{op: add|update|delete, id, ...fields}], in order
 async function loadEntries() {
   try {
     const res = await api(shopPath("/kb/entries"));
     entries = res.data;
     $("entries-count").dataset.version = res.version;
-  } catch (err) { entries = []; put($("entries-table"), h("tbody", {}, h("tr", {}, h("td", {}, errorNote(err))))); return; }
+  } catch (err) {
+    entries = [];
+    put($("entries-table"), h("tbody", {}, h("tr", {}, h("td", {}, err.code === "no_active_kb" || err.code === "shop_not_found"
+      ? h("p", { class: "muted" }, t("m.noVersions")) : errorNote(err)))));
+    return;
+  }
   renderEntries();
 }
+/** The entries as they will be once the draft is published, each marked with its pending change. */
+function withDraft() {
+  const out = entries.map((e) => ({ ...e, pending: null }));
+  for (const op of draft) {
+    const i = out.findIndex((e) => e.id === op.id);
+    if (op.op === "add") out.push({ id: op.id || t("m.newId"), question: op.question, similar: op.similar || [], answers: op.answers || [],
+      category: op.category || "", enabled: op.enabled ?? true, pending: "add" });
+    else if (i >= 0 && op.op === "delete") out[i].pending = "delete";
+    else if (i >= 0) { Object.assign(out[i], Object.fromEntries(Object.entries(op).filter(([k]) => k !== "op" && k !== "id"))); out[i].pending = out[i].pending || "update"; }
+  }
+  return out;
+}
+function renderDraftBar() {
+  $("draft-bar").hidden = !draft.length;
+  $("draft-count").textContent = t("m.draftCount", { n: draft.length });
+}
 function renderEntries() {
+  renderDraftBar();
   const q = $("entries-q").value.trim().toLowerCase();
-  const shown = entries.filter((e) => !q || [e.id, e.question, e.category, ...e.similar, ...e.answers].some((s) => s.toLowerCase().includes(q)));
-  $("entries-count").textContent = t("m.entriesCount", { n: shown.length, total: entries.length, v: $("entries-count").dataset.version || "-" });
+  const all = withDraft();
+  const shown = all.filter((e) => !q || [e.id, e.question, e.category, ...e.similar, ...e.answers].some((s) => s.toLowerCase().includes(q)));
+  $("entries-count").textContent = t("m.entriesCount", { n: shown.length, total: all.length, v: $("entries-count").dataset.version || "-" });
   table($("entries-table"), [t("m.id"), t("m.question"), t("m.similar"), t("m.answers"), t("m.category"), t("m.status"), ""],
-    shown.map((e) => h("tr", { dataset: { entry: e.id } },
-      h("td", { class: "nowrap" }, e.id), h("td", { class: "wrap" }, e.question),
+    shown.map((e) => h("tr", { dataset: { entry: e.id }, class: e.pending ? `pending pending-${e.pending}` : "" },
+      h("td", { class: "nowrap" }, e.id, e.pending ? h("span", { class: "pill warn", "data-testid": "pending" }, t(`m.pending.${e.pending}`)) : null),
+      h("td", { class: "wrap" }, e.question),
       h("td", { class: "wrap" }, e.similar.length ? `${e.similar.slice(0, 2).join("、")}${e.similar.length > 2 ? ` …(+${e.similar.length - 2})` : ""}` : "—"),
-      h("td", { class: "wrap" }, e.answers[0].length > 60 ? `${e.answers[0].slice(0, 60)}…` : e.answers[0]),
+      h("td", { class: "wrap" }, (e.answers[0] || "").length > 60 ? `${e.answers[0].slice(0, 60)}…` : (e.answers[0] || "")),
       h("td", { class: "nowrap" }, e.category), h("td", {}, e.enabled ? pill("ok", t("m.on")) : pill("off", t("m.off"))),
-      h("td", { class: "nowrap" },
+      h("td", { class: "nowrap actions-cell" }, e.pending === "add" || e.pending === "delete" ? null : [
         h("button", { type: "button", class: "small", "aria-label": `${t("common.edit")} ${e.id}`, onclick: () => openEntry(e) }, t("common.edit")), " ",
         h("button", { type: "button", class: "small", "aria-label": `${e.enabled ? t("m.disable") : t("m.enable")} ${e.id}`,
-          onclick: () => saveEntry(e.id, { enabled: !e.enabled }) }, e.enabled ? t("m.disable") : t("m.enable"))))));
+          onclick: () => saveEntry(e.id, { enabled: !e.enabled }) }, e.enabled ? t("m.disable") : t("m.enable")), " ",
+        h("button", { type: "button", class: "small", "aria-label": `${t("common.delete")} ${e.id}`,
+          onclick: () => { draft.push({ op: "delete", id: e.id }); renderEntries(); say(t("m.draftAdded")); } }, t("common.delete"))]))));
 }
 $("entries-q").addEventListener("input", renderEntries);
 
@@ -184,83 +282,101 @@ function addSimilar() {
 $("e-similar-btn").addEventListener("click", addSimilar);
 $("e-similar-add").addEventListener("keydown", (ev) => { if (ev.key === "Enter") { ev.preventDefault(); addSimilar(); } });
 $("entry-add").addEventListener("click", () => openEntry(null));
-$("entry-form").addEventListener("submit", async (ev) => {
+$("entry-form").addEventListener("submit", (ev) => {
   if (ev.submitter?.value !== "save") return;
-  ev.preventDefault();
   const body = {
     question: $("e-question").value.trim(), similar: similarDraft,
     answers: $("e-answers").value.split("\n").map((s) => s.trim()).filter(Boolean),
     category: $("e-category").value.trim(), enabled: $("e-enabled").checked,
   };
-  const ok = await saveEntry(editing, body, $("entry-error"));
-  if (ok) $("entry-dialog").close();
+  saveEntry(editing, body);
 });
-async function saveEntry(id, body, errorEl) {
+/** Put a change in the draft (a later change of the same entry is folded into its pending update). */
+function saveEntry(id, body) {
+  if (!id) draft.push({ op: "add", ...body });
+  else {
+    const pending = draft.find((o) => o.id === id && o.op !== "delete");
+    if (pending) Object.assign(pending, body); else draft.push({ op: "update", id, ...body });
+  }
+  renderEntries();
+  say(t("m.draftAdded"));
+}
+$("draft-discard").addEventListener("click", async () => {
+  if (!(await confirmDialog({ title: t("m.draftDiscardTitle", { n: draft.length }), body: t("m.draftDiscardBody"), confirm: t("m.draftDiscard"), danger: true }))) return;
+  draft = []; renderEntries(); say(t("m.draftDiscarded"));
+});
+$("draft-publish").addEventListener("click", async () => {
   try {
-    const res = id ? await api(shopPath(`/kb/entries/${encodeURIComponent(id)}`), { method: "PATCH", body })
-      : await api(shopPath("/kb/entries"), { method: "POST", body });
-    say(t("m.saved", { v: res.version }));
+    const res = await api(shopPath("/kb/edits"), { method: "POST", body: { operations: draft } });
+    draft = [];
+    say(t("m.published", { v: res.version, n: res.action }));
     await loadEntries();
     loadVersions();
-    return true;
   } catch (err) {
-    const msg = err.details?.length ? err.details.map((d) => d.reason).join("；") : err.message;
-    if (errorEl) errorEl.textContent = msg; else say(msg, "error");
-    return false;
+    const msg = err.details?.length ? err.details.map((d) => `${d.column ? `${d.column}: ` : ""}${d.reason}`).join("；") : err.message;
+    say(msg, "error");
   }
-}
+});
 
-// -- hit test -------------------------------------------------------------------------------------
+// -- hit test: the server's own ranking under the thresholds typed here; near misses greyed -------
 $("hit-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const q = $("hit-q").value.trim();
   const out = $("hit-result");
+  const body = { message: q, top_k: 3, suggest_threshold: Number($("hit-t1").value), auto_reply_threshold: Number($("hit-t2").value) };
   try {
-    const res = await api(shopPath("/suggestions"), { method: "POST", body: { message: q, top_k: 10 } });
-    const th = { suggest: res.thresholds?.suggest ?? Number($("hit-t1").value),
-      auto: res.thresholds?.auto_reply ?? Number($("hit-t2").value) };
-    put(out, h("p", { class: "small muted" }, `${t("m.msgIntent")}: ${res.intent ? `${res.intent.label ?? res.intent.name ?? res.intent.intent ?? ""} ${res.intent.confidence !== undefined ? `(${Number(res.intent.confidence).toFixed(2)})` : ""}` : "—"}${res.abstained ? ` · ${t("agent.abstain")}` : ""}`), scoreAxis(res.suggestions, th), h("ol", { class: "hits", style: "list-style:none;padding:0;margin:0" },
-      ...res.suggestions.map((s, i) => h("li", { class: "hit-item" },
-        h("strong", {}, `#${i + 1}`),
-        h("div", {}, h("div", {}, `${s.entry_id} · ${s.question}`),
-          h("div", { class: "why" }, whyText(s, th))),
-        h("div", { class: "score" }, (s.confidence ?? s.score).toFixed(3))))),
-    ...(res.suggestions.length ? [] : [h("p", { class: "muted" }, t("agent.abstain"))]));
+    const res = await api(shopPath("/hit-test"), { method: "POST", body });
+    const th = { suggest: res.thresholds.suggest, auto: res.thresholds.auto_reply };
+    const shown = res.ranking.slice(0, 10);
+    put(out,
+      h("p", { class: "small muted", "data-testid": "hit-meta" }, pill("off", t("m.testMark")), " ",
+        t("m.hitApplied", { s: th.suggest.toFixed(2), a: th.auto.toFixed(2) }), " · ",
+        `${t("m.msgIntent")}: ${res.intent ? `${res.intent.intent} (${res.intent.confidence.toFixed(2)})` : "—"}`,
+        res.abstained ? ` · ${t("agent.abstain")}` : ""),
+      scoreAxis(shown, th),
+      shown.length ? h("ol", { class: "hits" }, ...shown.map((c) => h("li", {
+        class: `hit-item status-${c.status}${c.passes ? "" : " near-miss"}`, dataset: { status: c.status, entry: c.entry_id || "" } },
+        h("strong", { class: "rank" }, `#${c.rank}`),
+        h("div", {}, h("div", { class: "hit-q" }, `${c.entry_id} · ${c.question}`, " ", hitPill(c)),
+          h("ul", { class: "why" }, ...c.why.map((w) => h("li", { dataset: { code: w.code } }, w.text)))),
+        h("div", { class: "score" }, c.confidence.toFixed(3))))) : h("p", { class: "muted" }, t("m.hitNothing")));
   } catch (err) { put(out, errorNote(err)); }
 });
-function whyText(s, th) {
-  const parts = [`${t("agent.matched")}: ${s.matched_question}`];
-  if (s.intent) parts.push(`${t("agent.intent")}: ${s.intent}`);
-  const f = s.features || {};
-  const lex = f.lexical, dense = f.dense ?? f.cosine ?? s.score;
-  parts.push(lex !== undefined ? `${t("m.lexical")} ${lex.toFixed(3)} · ${t("m.dense")} ${dense.toFixed(3)}` : `${t("m.dense")} ${dense.toFixed(3)}`);
-  const rest = Object.entries(f).filter(([k]) => !["lexical", "dense", "cosine"].includes(k));
-  if (rest.length) parts.push(rest.map(([k, v]) => `${k} ${Number(v).toFixed(2)}`).join(", "));
-  const x = s.confidence ?? s.score;
-  parts.push(x >= th.auto ? t("m.aboveAuto") : x >= th.suggest ? t("m.aboveSuggest") : t("m.belowSuggest"));
-  return parts.join(" · ");
+function hitPill(c) {
+  if (c.status === "suggested") return pill(c.auto_reply ? "ok" : "active", t(c.auto_reply ? "m.hitAuto" : "m.hitShown"));
+  if (c.status === "below_threshold") return pill("off", t("m.hitNear"));
+  return pill("warn", t(`m.hit.${c.status}`));
 }
-/** The 0..1 score axis with each match as a dot and the two thresholds as lines (inline SVG). */
+/** The 0..1 confidence axis: candidates as dots (rank labels below, staggered), the two thresholds above. */
 function scoreAxis(list, th) {
-  const W = 760, H = 86, L = 20, R = 20, x = (v) => L + Math.max(0, Math.min(1, v)) * (W - L - R);
+  const W = 760, H = 140, L = 20, R = 20, Y = 56, x = (v) => L + Math.max(0, Math.min(1, v)) * (W - L - R);
   const ns = "http://www.w3.org/2000/svg";
   const s = (tag, attrs, text) => { const e = document.createElementNS(ns, tag); for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v); if (text !== undefined) e.textContent = text; return e; };
   const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", class: "chart", role: "img", "aria-label": t("m.axisLabel") });
-  svg.append(s("line", { x1: L, x2: W - R, y1: 50, y2: 50, stroke: "#6b7280" }));
+  svg.append(s("line", { x1: L, x2: W - R, y1: Y, y2: Y, stroke: "#6b7280" }));
   for (let v = 0; v <= 10; v += 1) {
-    svg.append(s("line", { x1: x(v / 10), x2: x(v / 10), y1: 46, y2: 54, stroke: "#6b7280" }));
-    svg.append(s("text", { x: x(v / 10), y: 68, "text-anchor": "middle" }, (v / 10).toFixed(1)));
+    svg.append(s("line", { x1: x(v / 10), x2: x(v / 10), y1: Y - 3, y2: Y + 3, stroke: "#6b7280" }));
+    svg.append(s("text", { x: x(v / 10), y: H - 4, "text-anchor": "middle", fill: "#6b7280" }, (v / 10).toFixed(1)));
   }
-  for (const [v, label, color] of [[th.suggest, t("m.suggestThreshold"), "#b45309"], [th.auto, t("m.autoThreshold"), "#166534"]]) {
-    svg.append(s("line", { x1: x(v), x2: x(v), y1: 14, y2: 58, stroke: color, "stroke-width": 2, "stroke-dasharray": "4 3" }));
-    const right = v > 0.7;  // label on the line's left near the axis end, so it is not clipped
-    svg.append(s("text", { x: x(v) + (right ? -4 : 4), y: v === th.auto ? 12 : 24, fill: color,
-      "text-anchor": right ? "end" : "start" }, `${label} ${v.toFixed(2)}`));
+  // Threshold labels on two rows above the axis, so they never sit on the rank labels (below it).
+  for (const [v, label, color, row] of [[th.suggest, t("m.suggestThreshold"), "#b45309", 26], [th.auto, t("m.autoThreshold"), "#166534", 12]]) {
+    svg.append(s("line", { x1: x(v), x2: x(v), y1: row + 2, y2: Y + 8, stroke: color, "stroke-width": 2, "stroke-dasharray": "4 3" }));
+    const right = v > 0.7;
+    svg.append(s("text", { x: x(v) + (right ? -4 : 4), y: row, fill: color, "text-anchor": right ? "end" : "start" }, `${label} ${v.toFixed(2)}`));
   }
-  list.forEach((m, i) => {
-    const v = m.confidence ?? m.score;
-    svg.append(s("circle", { cx: x(v), cy: 50, r: i === 0 ? 7 : 5, fill: i === 0 ? "#1d4ed8" : "#60a5fa", stroke: "#fff" }));
-    svg.append(s("text", { x: x(v), y: 40 - (i % 2) * 8, "text-anchor": "middle" }, `#${i + 1}`));
+  const placed = [];
+  [...list].reverse().forEach((m) => {
+    const v = m.confidence;
+    svg.append(s("circle", { cx: x(v), cy: Y, r: m.rank === 1 ? 7 : 5, fill: m.passes ? (m.rank === 1 ? "#1d4ed8" : "#60a5fa") : "#d1d5db",
+      stroke: m.passes ? "#fff" : "#6b7280", "data-rank": m.rank }));
+  });
+  list.forEach((m) => {
+    // Rank labels below the axis; a label that would overlap the previous one drops a row.
+    const cx = x(m.confidence);
+    let row = 0;
+    while (row < 4 && placed.some((p) => p.row === row && Math.abs(p.x - cx) < 22)) row += 1;
+    placed.push({ x: cx, row });
+    svg.append(s("text", { x: cx, y: Y + 20 + row * 12, "text-anchor": "middle", fill: m.passes ? "#1f2937" : "#6b7280" }, `#${m.rank}`));
   });
   return svg;
 }
@@ -268,7 +384,7 @@ function scoreAxis(list, th) {
 // -- quick phrases --------------------------------------------------------------------------------
 let phrases = [];
 async function loadPhrases() {
-  try { phrases = (await api(shopPath("/quick-phrases"))).data; } catch (err) { phrases = []; $("phrase-error").textContent = err.message; }
+  try { phrases = (await api(shopPath("/quick-phrases"))).data; $("phrase-error").textContent = ""; } catch (err) { phrases = []; put($("phrase-error"), problemNote(err)); }
   renderPhrases();
 }
 function renderPhrases(editId = null) {
@@ -284,7 +400,9 @@ function renderPhrases(editId = null) {
     return h("tr", {}, h("td", { class: "nowrap" }, p.group), h("td", {}, p.shortcut ? h("code", {}, p.shortcut) : ""), h("td", { class: "wrap" }, p.text),
       h("td", { class: "nowrap" },
         h("button", { type: "button", class: "small", "aria-label": `${t("common.edit")} ${p.shortcut || p.id}`, onclick: () => renderPhrases(p.id) }, t("common.edit")), " ",
-        h("button", { type: "button", class: "small", "aria-label": `${t("common.delete")} ${p.shortcut || p.id}`, onclick: () => phraseCall(`/quick-phrases/${p.id}`, "DELETE") }, t("common.delete"))));
+        h("button", { type: "button", class: "small", "aria-label": `${t("common.delete")} ${p.shortcut || p.id}`, onclick: async () => {
+          if (await confirmDialog({ title: t("m.confirmDeletePhrase"), body: p.text, confirm: t("common.delete"), danger: true })) phraseCall(`/quick-phrases/${p.id}`, "DELETE");
+        } }, t("common.delete"))));
   }));
 }
 async function phraseCall(path, method, body) {
@@ -313,7 +431,9 @@ async function loadRules() {
     h("div", { class: "row" }, h("strong", {}, r.name), pill(r.enabled ? "ok" : "off", r.enabled ? t("m.on") : t("m.off")),
       h("span", { class: "muted small" }, `${r.trigger.mode} · P${r.priority}`), h("span", { style: "margin-left:auto" }),
       h("button", { type: "button", class: "small", "aria-label": `${t("common.edit")} ${r.name}`, onclick: () => editRule(r) }, t("common.edit")),
-      h("button", { type: "button", class: "small", "aria-label": `${t("common.delete")} ${r.name}`, onclick: () => ruleCall(`/rules/${r.id}`, "DELETE") }, t("common.delete"))),
+      h("button", { type: "button", class: "small", "aria-label": `${t("common.delete")} ${r.name}`, onclick: async () => {
+        if (await confirmDialog({ title: t("m.confirmDeleteRule", { name: r.name }), body: `→ ${r.reply}`, confirm: t("common.delete"), danger: true })) ruleCall(`/rules/${r.id}`, "DELETE");
+      } }, t("common.delete"))),
     h("div", { class: "small" }, `${t("m.ruleKeywords")}: ${[...r.trigger.keywords, ...r.trigger.examples].join("、")}`),
     r.schedule.windows.length ? h("div", { class: "small muted" }, r.schedule.windows.map((w) => `${w.start}–${w.end}`).join(", ")) : null,
     h("div", { class: "small" }, `→ ${r.reply}`)))) : h("p", { class: "muted" }, t("m.noRules")));
@@ -362,7 +482,7 @@ $("explain-form").addEventListener("submit", async (ev) => {
         h("span", { class: "muted small" }, ` · ${res.local_time.replace("T", " ").slice(0, 16)} (${res.timezone})`)),
       h("ul", { style: "list-style:none;padding:0;margin:0" }, ...res.rules.map((d) => h("li", { class: "explain-rule" },
         h("div", { class: "row" }, pill(d.fires ? "ok" : "off", d.fires ? t("m.fires") : t("m.notFires")), h("strong", {}, d.name), h("span", { class: "muted small" }, `P${d.priority}`)),
-        ...d.reasons.map((r) => h("div", { class: "small error" }, `✗ ${r.code}: ${r.message}`)),
+        ...d.reasons.map((r) => h("div", { class: "small error", dataset: { code: r.code } }, `✗ ${r.message}`)),
         ...d.matched.map((m) => h("div", { class: "small" }, `✓ ${m}`))))),
       ...res.notes.map((n) => h("p", { class: "muted small" }, n)));
   } catch (err) { put(out, errorNote(err)); }
@@ -398,26 +518,57 @@ async function loadAnalytics() {
   if (has(`${A}/unanswered`)) {
     try {
       const r = await api(shopPath(`/analytics/unanswered?days=${days}`));
-      const clusters = r.clusters || r.data || [];
-      parts.push(h("div", { class: "panel" }, h("h3", {}, t("m.unanswered")), clusters.length ? h("ul", { style: "list-style:none;padding:0;margin:0" },
-        ...clusters.map((c) => h("li", { class: "explain-rule" }, h("div", { class: "row" }, h("strong", {}, (c.examples || [])[0] || c.id), pill("warn", `×${c.count}`),
-          h("span", { style: "margin-left:auto" }),
-          has(`${A}/unanswered/{cluster_id}/add-as-entry`, "post") ? h("button", { type: "button", class: "small secondary", onclick: () => clusterAction(c, "add-as-entry") }, t("m.addAsFaq")) : null,
-          c.suggested_entry_id && has(`${A}/unanswered/{cluster_id}/add-as-similar`, "post") ? h("button", { type: "button", class: "small", onclick: () => clusterAction(c, "add-as-similar") }, t("m.addAsSimilar", { id: c.suggested_entry_id })) : null),
-        h("div", { class: "small muted" }, (c.examples || []).slice(1, 4).join(" / "))))) : h("p", { class: "muted" }, t("common.none"))));
+      const clusters = r.data || [];
+      parts.push(h("div", { class: "panel" }, h("h3", {}, t("m.unanswered")), clusters.length ? h("ul", { class: "plain", "data-testid": "unanswered" },
+        ...clusters.map((c) => h("li", { class: "explain-rule", dataset: { cluster: c.id } },
+          h("div", { class: "row" }, h("strong", {}, c.examples[0] || c.id), pill("warn", `×${c.count}`),
+            h("span", { style: "margin-left:auto" }),
+            has(`${A}/unanswered/{cluster_id}/add-as-entry`, "post") ? h("button", { type: "button", class: "small secondary", onclick: () => addAsEntry(c) }, t("m.addAsFaq")) : null,
+            has(`${A}/unanswered/{cluster_id}/add-as-similar`, "post") ? h("button", { type: "button", class: "small", "data-testid": "add-as-similar", onclick: () => addAsSimilar(c) }, t("m.addAsSimilarPick")) : null),
+          h("ul", { class: "small reasons" }, ...(c.reasons || []).map((x) => h("li", { dataset: { code: x.code } }, x.text))),
+          c.examples.length > 1 ? h("div", { class: "small muted" }, c.examples.slice(1, 4).join(" / ")) : null))) : h("p", { class: "muted" }, t("common.none"))));
     } catch (err) { parts.push(errorNote(err)); }
   }
   put(body, ...parts);
 }
-async function clusterAction(c, action) {
-  let body = {};
-  if (action === "add-as-entry") {
-    const answer = window.prompt(t("m.answerFor", { q: (c.examples || [])[0] || c.id }));
-    if (!answer) return;
-    body = { answer, days: Number($("a-days").value) };
-  } else body = { entry_id: c.suggested_entry_id, days: Number($("a-days").value) };
-  try { await api(shopPath(`/analytics/unanswered/${encodeURIComponent(c.id)}/${action}`), { method: "POST", body }); say(t("m.savedRevision")); loadAnalytics(); }
-  catch (err) { say(err.message, "error"); }
+async function clusterAction(c, action, body) {
+  try {
+    const res = await api(shopPath(`/analytics/unanswered/${encodeURIComponent(c.id)}/${action}`), { method: "POST", body: { ...body, days: Number($("a-days").value) } });
+    say(t("m.clusterAdded", { v: res.version, id: res.entry?.id || "" }));
+    loaded.entries = false;
+    loadAnalytics();
+  } catch (err) { say(err.message, "error"); }
+}
+async function addAsEntry(c) {
+  const values = await formDialog({ title: t("m.addAsFaqTitle"), submit: t("m.addAsFaq"), testid: "add-entry-dialog",
+    intro: h("p", { class: "small muted" }, t("m.addAsFaqIntro", { n: c.examples.length })),
+    fields: [{ name: "question", label: t("m.question"), value: c.examples[0] || "", required: true },
+      { name: "answer", label: t("m.answer"), multiline: true, required: true }] });
+  if (values) clusterAction(c, "add-as-entry", { question: values.question, answer: values.answer });
+}
+/** Pick the entry these questions belong to: suggested entries first (named, with how often), then any. */
+async function addAsSimilar(c) {
+  if (!entries.length) await loadEntries();
+  const list = h("ul", { class: "picker", role: "listbox", "aria-label": t("m.pickEntry") });
+  const search = h("input", { type: "search", id: "pick-q", "aria-label": t("m.searchEntries"), placeholder: t("m.searchEntries") });
+  let dialog;
+  const render = () => {
+    const q = search.value.trim().toLowerCase();
+    const suggested = (c.candidates || []).map((x) => ({ id: x.entry_id, question: x.question, note: t("m.pickSuggested", { n: x.count }) }));
+    const rest = entries.filter((e) => !suggested.some((x) => x.id === e.id)).map((e) => ({ id: e.id, question: e.question, note: "" }));
+    const items = [...suggested, ...rest].filter((e) => !q || `${e.id} ${e.question}`.toLowerCase().includes(q)).slice(0, 40);
+    put(list, ...items.map((e) => h("li", {}, h("button", { type: "button", class: "pick", dataset: { entry: e.id }, onclick: () => {
+      dialog.dataset.choice = e.id; dialog.close("ok");
+    } }, h("strong", {}, e.question), " ", h("span", { class: "muted small" }, e.id), e.note ? h("span", { class: "pill ok" }, e.note) : null))));
+  };
+  search.addEventListener("input", render);
+  const chosen = formDialog({ title: t("m.addAsSimilarTitle"), submit: t("common.cancel"), testid: "pick-entry-dialog", fields: [],
+    intro: [h("p", { class: "small" }, t("m.addAsSimilarIntro", { q: c.examples[0] || "" })), search, list] });
+  dialog = document.querySelector("[data-testid=pick-entry-dialog]");
+  dialog.querySelector("[data-testid=form-ok]").remove();
+  render();
+  const values = await chosen;
+  if (values?.choice) clusterAction(c, "add-as-similar", { entry_id: values.choice });
 }
 /** Hot questions: horizontal bars of totals + a small line per item over the buckets (inline SVG). */
 function hotChart(r) {
@@ -454,6 +605,7 @@ async function start() {
   initChrome(() => { for (const k of VIEWS) loaded[k] = false; showView(); });
   await loadCapabilities();
   applyI18n();
+  await checkKey();
   showView();
   document.body.dataset.ready = "true";
 }
