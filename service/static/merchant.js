@@ -370,11 +370,11 @@ function scoreAxis(list, th) {
     svg.append(s("circle", { cx: x(v), cy: Y, r: m.rank === 1 ? 7 : 5, fill: m.passes ? (m.rank === 1 ? "#1d4ed8" : "#60a5fa") : "#d1d5db",
       stroke: m.passes ? "#fff" : "#6b7280", "data-rank": m.rank }));
   });
-  list.forEach((m) => {
-    // Rank labels below the axis; a label that would overlap the previous one drops a row.
+  list.slice(0, 5).forEach((m) => {
+    // Rank labels (the first five) below the axis; one that would overlap another drops a row.
     const cx = x(m.confidence);
     let row = 0;
-    while (row < 4 && placed.some((p) => p.row === row && Math.abs(p.x - cx) < 22)) row += 1;
+    while (row < 3 && placed.some((p) => p.row === row && Math.abs(p.x - cx) < 22)) row += 1;
     placed.push({ x: cx, row });
     svg.append(s("text", { x: cx, y: Y + 20 + row * 12, "text-anchor": "middle", fill: m.passes ? "#1f2937" : "#6b7280" }, `#${m.rank}`));
   });
