@@ -342,7 +342,8 @@ def edit_kb(
         except BaseException as exc:
             store.mark_failed(shop_id, version, M("version.note.failed", detail=f"{type(exc).__name__}: {exc}"))
             raise
-    return EditResult(shop_id=shop_id, version=version, base_version=base, active=active, action=edit.action,
+    return EditResult(shop_id=shop_id, version=version, base_version=base, active=active,
+                      action=actions[0] if len(actions) == 1 else source,
                       entry=edit.entry, phrasings=shop_index.size, embedded=embedded,
                       seconds=time.perf_counter() - started)
 
