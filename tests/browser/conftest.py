@@ -27,7 +27,8 @@ SHOTS = REPO / "docs" / "img" if os.environ.get("SMARTREPLY_SCREENSHOTS") else P
 AXE = REPO / "tests" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--font-render-hinting=none"]
-VIEWPORTS = {"1366x768": {"width": 1366, "height": 768}, "1920x1080": {"width": 1920, "height": 1080}}
+VIEWPORTS = {"1366x768": {"width": 1366, "height": 768}, "1024x700": {"width": 1024, "height": 700},
+             "1920x1080": {"width": 1920, "height": 1080}}
 
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} not found: run `bash scripts/install_chromium.sh` (Debian's chromium + "
@@ -94,14 +95,22 @@ class Watch:
 
 
 def open_page(browser, live: Live, path: str, *, viewport: str = "1366x768", shop: str = "demo",
-              scope: str = "admin", lang: str = "zh"):
-    """A fresh context (settings in localStorage) on `path`, with console errors and bad responses watched."""
+              scope: str | None = "admin", lang: str = "zh", expected: set[int] | None = None):
+    """A fresh context (settings in localStorage) on `path`, with console errors and bad responses watched.
+
+    Each console keeps its own key per shop (``smartreply.key.<console>.<shop>``): ``scope`` is the key
+    put in this page's console (None: no key at all)."""
     context = browser.new_context(viewport=VIEWPORTS[viewport], locale="zh-CN", accept_downloads=True)
-    settings = {"smartreply.shop": shop, "smartreply.lang": lang, "smartreply.key": live.keys.get(scope, "")}
+    console = "agent" if path.startswith("/console/agent") else "merchant"
+    settings = {"smartreply.shop": shop, "smartreply.lang": lang}
+    if scope is not None:
+        settings[f"smartreply.key.{console}.{shop}"] = live.keys.get(scope, "")
     context.add_init_script(f"for (const [k, v] of Object.entries({json.dumps(settings)})) "
                             "if (localStorage.getItem(k) === null) localStorage.setItem(k, v);")
     page = context.new_page()
     watch = Watch()
+    if expected:
+        watch.expected_status |= expected
 
     def on_console(msg):
         # Chromium logs every non-2xx fetch as "Failed to load resource"; those are judged by status below.

@@ -38,27 +38,53 @@ def test_merchant_console_end_to_end(live, browser, tmp_path):
     page.wait_for_selector("[data-testid=upload-invalid]")
     row = page.locator("#problems-table tbody tr").first
     assert row.locator("td").nth(2).inner_text() == "4" and row.locator("td").nth(3).inner_text() == "答案"
-    assert "answer is empty" in row.inner_text()
+    assert "答案为空" in row.inner_text()  # the server's reason, in the page's language
     screenshot(page, "merchant-upload-report-1366x768.png")
     page.click("#reject-all")
     assert page.inner_text("#active-version") == f"当前生效：v{original}"
 
-    # 2. Fixed, uploaded with the file input: a new active version and its diff against the previous one.
+    # 2. Fixed, merged with the file input: previewed first (3 added, nothing removed), then imported.
+    page.check("input[name=upload-mode][value=merge]")
     fixed = tmp_path / "faq-fixed.csv"
     fixed.write_text(HEADER + GOOD + FIXED_ROW, encoding="utf-8")
     page.set_input_files("#kb-file", str(fixed))
+    page.wait_for_selector("[data-testid=preview-summary]")
+    summary = page.inner_text("[data-testid=preview-summary]")
+    assert "新增 3" in summary and "删除 0" in summary
+    assert page.inner_text("#active-version") == f"当前生效：v{original}"  # the preview stored nothing
+    page.click("[data-testid=preview-import]")
     page.wait_for_selector("[data-testid=upload-ok]")
     new = original + 1
     page.wait_for_selector(f"#active-version:has-text('v{new}')")
     page.wait_for_selector("[data-testid=diff-summary]")
     assert "新增 3" in page.inner_text("[data-testid=diff-summary]")
 
-    # 3. The same file with an error, imported with "import the valid rows".
+    # 3. The file with an error, "import the valid rows" in replace mode: the preview shows it would remove
+    # the demo shop's entries, and importing asks for a confirmation stating the count; cancelled here.
+    page.check("input[name=upload-mode][value=replace]")
     _drop(page, "faq-partial.csv", HEADER + GOOD + BAD_ROW)
     page.click("#import-valid")
-    page.wait_for_selector("[data-testid=upload-ok]")
+    page.wait_for_selector("[data-testid=remove-warning]")
+    removed = len(httpx.get(f"{live.base}/v1/shops/demo/kb/entries", headers=live.headers("admin")).json()["data"]) - 2
+    assert f"删除 {removed} 个现有条目" in page.inner_text("[data-testid=remove-warning]")
     assert "跳过了 1 行" in page.inner_text("#upload-result")
-    page.wait_for_selector(f"#active-version:has-text('v{new + 1}')")
+    screenshot(page, "merchant-upload-preview-1366x768.png")
+    page.click("[data-testid=preview-import]")
+    dialog = page.locator("[data-testid=confirm-remove]")
+    dialog.wait_for()
+    assert f"删除 {removed} 个条目？" in dialog.inner_text()
+    assert page.is_disabled("[data-testid=confirm-remove] [data-testid=confirm-ok]")
+    dialog.locator("button[value=cancel]").click()
+    assert page.inner_text("#active-version") == f"当前生效：v{new}"
+    # The same in merge mode: nothing removed, no confirmation, the valid rows imported.
+    page.check("input[name=upload-mode][value=merge]")
+    _drop(page, "faq-partial.csv", HEADER + GOOD + BAD_ROW.replace("能便宜点吗？", "能再便宜点吗？").replace("T-3", "T-4"))
+    page.click("#import-valid")
+    page.wait_for_selector("[data-testid=preview-summary]")
+    assert "删除 0" in page.inner_text("[data-testid=preview-summary]")
+    page.click("[data-testid=preview-import]")
+    page.wait_for_selector("[data-testid=upload-ok]")
+    page.wait_for_selector(f"#active-version:has-text('v{new}')")  # identical valid rows: no new version
     screenshot(page, "merchant-console-1366x768.png")
 
     # 4. Entries: search, edit (add a 相似问), disable.
@@ -71,12 +97,19 @@ def test_merchant_console_end_to_end(live, browser, tmp_path):
     page.press("#e-similar-add", "Enter")
     page.click("#entry-dialog button[value=save]")
     page.wait_for_selector("#entry-dialog", state="hidden")
-    page.wait_for_selector("#entries-table tr[data-entry=T-2]:has-text('(+1)')")
-    entry = httpx.get(f"{live.base}/v1/shops/demo/kb/entries/T-2", headers=live.headers("admin")).json()
-    assert entry["similar"] == ["能开票吗", "有发票吗", "开票怎么弄"]
+    page.wait_for_selector("#entries-table tr[data-entry=T-2]:has-text('(+1)') [data-testid=pending]")
     page.fill("#entries-q", "")
     page.click("#entries-table tr[data-entry=T-1] button:has-text('停用')")
     page.wait_for_selector("#entries-table tr[data-entry=T-1] .pill.off")
+    # Both edits wait in the draft and go live together, as one version.
+    assert page.inner_text("#draft-count") == "草稿：2 项未发布的修改"
+    before = httpx.get(f"{live.base}/v1/shops/demo/kb/versions", headers=live.headers("admin")).json()["active_version"]
+    page.click("#draft-publish")
+    page.wait_for_selector("#draft-bar", state="hidden")
+    versions = httpx.get(f"{live.base}/v1/shops/demo/kb/versions", headers=live.headers("admin")).json()
+    assert versions["active_version"] == before + 1 and versions["data"][-1]["base_version"] == before
+    entry = httpx.get(f"{live.base}/v1/shops/demo/kb/entries/T-2", headers=live.headers("admin")).json()
+    assert entry["similar"] == ["能开票吗", "有发票吗", "开票怎么弄"]
 
     # 5. Hit test: ranked matches with scores, why, and the thresholds on the axis.
     page.click("a[href='#hit']")
@@ -85,6 +118,7 @@ def test_merchant_console_end_to_end(live, browser, tmp_path):
     page.wait_for_selector("#hit-result .hit-item")
     assert "T-2" in page.locator("#hit-result .hit-item").first.inner_text()
     assert page.locator("#hit-result svg line[stroke-dasharray]").count() == 2
+    assert "测试问题" in page.inner_text("[data-testid=hit-meta]")
     screenshot(page, "merchant-hit-test-1366x768.png")
 
     # 6. Quick phrases: add one (and a refused one: a phone number fails the compliance check).
@@ -107,12 +141,13 @@ def test_merchant_console_end_to_end(live, browser, tmp_path):
     page.wait_for_selector("[data-testid=explain-winner]:has-text('夜间自动回复')")
     page.fill("#x-at", "2025-01-04T12:00")
     page.click("#explain-form button")
-    page.wait_for_selector("#explain-result :text('outside_window')")
+    page.wait_for_selector("#explain-result [data-code=outside_window]:has-text('不在该规则的任何时间段内')")
     screenshot(page, "merchant-rules-1366x768.png")
 
     # 8. Roll back to the version active before the test (the agent test's shop KB).
     page.click("a[href='#kb']")
     page.click(f"#versions-table tr[data-version='{original}'] button.secondary")
+    page.click("[data-testid=confirm-activate] [data-testid=confirm-ok]")
     page.wait_for_selector(f"#active-version:has-text('v{original}')")
 
     assert accessibility_problems(page) == []
