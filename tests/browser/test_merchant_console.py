@@ -76,15 +76,20 @@ def test_merchant_console_end_to_end(live, browser, tmp_path):
     assert page.is_disabled("[data-testid=confirm-remove] [data-testid=confirm-ok]")
     dialog.locator("button[value=cancel]").click()
     assert page.inner_text("#active-version") == f"当前生效：v{new}"
-    # The same in merge mode: nothing removed, no confirmation, the valid rows imported.
+    # The same in merge mode: nothing removed, no confirmation, the valid rows imported (one changed).
     page.check("input[name=upload-mode][value=merge]")
-    _drop(page, "faq-partial.csv", HEADER + GOOD + BAD_ROW.replace("能便宜点吗？", "能再便宜点吗？").replace("T-3", "T-4"))
+    _drop(page, "faq-partial.csv", HEADER + GOOD.replace("48小时内发货", "24小时内发货") + BAD_ROW)
     page.click("#import-valid")
     page.wait_for_selector("[data-testid=preview-summary]")
-    assert "删除 0" in page.inner_text("[data-testid=preview-summary]")
+    summary = page.inner_text("[data-testid=preview-summary]")
+    assert "修改 1" in summary and "删除 0" in summary
     page.click("[data-testid=preview-import]")
     page.wait_for_selector("[data-testid=upload-ok]")
-    page.wait_for_selector(f"#active-version:has-text('v{new}')")  # identical valid rows: no new version
+    new += 1
+    page.wait_for_selector(f"#active-version:has-text('v{new}')")
+    # Identical content again: the preview says there is nothing to change.
+    _drop(page, "faq-again.csv", HEADER + GOOD.replace("48小时内发货", "24小时内发货") + FIXED_ROW)
+    page.wait_for_selector("[data-testid=no-changes]")
     screenshot(page, "merchant-console-1366x768.png")
 
     # 4. Entries: search, edit (add a 相似问), disable.
