@@ -43,31 +43,17 @@ def test_merchant_console_end_to_end(live, browser, tmp_path):
     page.click("#reject-all")
     assert page.inner_text("#active-version") == f"当前生效：v{original}"
 
-    # 2. Fixed, merged with the file input: previewed first (3 added, nothing removed), then imported.
-    page.check("input[name=upload-mode][value=merge]")
+    # 2. Fixed, uploaded with the file input (replace): previewed first. It would remove the demo shop's
+    # entries, so importing asks for a confirmation that states the count; cancelled first, then given.
     fixed = tmp_path / "faq-fixed.csv"
     fixed.write_text(HEADER + GOOD + FIXED_ROW, encoding="utf-8")
+    removed = len(httpx.get(f"{live.base}/v1/shops/demo/kb/entries", headers=live.headers("admin")).json()["data"])
     page.set_input_files("#kb-file", str(fixed))
-    page.wait_for_selector("[data-testid=preview-summary]")
-    summary = page.inner_text("[data-testid=preview-summary]")
-    assert "新增 3" in summary and "删除 0" in summary
-    assert page.inner_text("#active-version") == f"当前生效：v{original}"  # the preview stored nothing
-    page.click("[data-testid=preview-import]")
-    page.wait_for_selector("[data-testid=upload-ok]")
-    new = original + 1
-    page.wait_for_selector(f"#active-version:has-text('v{new}')")
-    page.wait_for_selector("[data-testid=diff-summary]")
-    assert "新增 3" in page.inner_text("[data-testid=diff-summary]")
-
-    # 3. The file with an error, "import the valid rows" in replace mode: the preview shows it would remove
-    # the demo shop's entries, and importing asks for a confirmation stating the count; cancelled here.
-    page.check("input[name=upload-mode][value=replace]")
-    _drop(page, "faq-partial.csv", HEADER + GOOD + BAD_ROW)
-    page.click("#import-valid")
     page.wait_for_selector("[data-testid=remove-warning]")
-    removed = len(httpx.get(f"{live.base}/v1/shops/demo/kb/entries", headers=live.headers("admin")).json()["data"]) - 2
     assert f"删除 {removed} 个现有条目" in page.inner_text("[data-testid=remove-warning]")
-    assert "跳过了 1 行" in page.inner_text("#upload-result")
+    summary = page.inner_text("[data-testid=preview-summary]")
+    assert "新增 3" in summary and f"删除 {removed}" in summary
+    assert page.inner_text("#active-version") == f"当前生效：v{original}"  # the preview stored nothing
     screenshot(page, "merchant-upload-preview-1366x768.png")
     page.click("[data-testid=preview-import]")
     dialog = page.locator("[data-testid=confirm-remove]")
@@ -75,14 +61,25 @@ def test_merchant_console_end_to_end(live, browser, tmp_path):
     assert f"删除 {removed} 个条目？" in dialog.inner_text()
     assert page.is_disabled("[data-testid=confirm-remove] [data-testid=confirm-ok]")
     dialog.locator("button[value=cancel]").click()
-    assert page.inner_text("#active-version") == f"当前生效：v{new}"
-    # The same in merge mode: nothing removed, no confirmation, the valid rows imported (one changed).
+    assert page.inner_text("#active-version") == f"当前生效：v{original}"
+    page.click("[data-testid=preview-import]")
+    page.check("[data-testid=confirm-remove] #confirm-ack")
+    page.click("[data-testid=confirm-remove] [data-testid=confirm-ok]")
+    page.wait_for_selector("[data-testid=upload-ok]")
+    new = original + 1
+    page.wait_for_selector(f"#active-version:has-text('v{new}')")
+    page.wait_for_selector("[data-testid=diff-summary]")
+    assert f"新增 3 · 删除 {removed}" in page.inner_text("[data-testid=diff-summary]")
+
+    # 3. A file with an error, merged with "import the valid rows": one entry changed, nothing removed.
     page.check("input[name=upload-mode][value=merge]")
     _drop(page, "faq-partial.csv", HEADER + GOOD.replace("48小时内发货", "24小时内发货") + BAD_ROW)
+    page.wait_for_selector("[data-testid=upload-invalid]")
     page.click("#import-valid")
     page.wait_for_selector("[data-testid=preview-summary]")
     summary = page.inner_text("[data-testid=preview-summary]")
     assert "修改 1" in summary and "删除 0" in summary
+    assert "跳过了 1 行" in page.inner_text("#upload-result")
     page.click("[data-testid=preview-import]")
     page.wait_for_selector("[data-testid=upload-ok]")
     new += 1
@@ -128,7 +125,7 @@ def test_merchant_console_end_to_end(live, browser, tmp_path):
 
     # 6. Quick phrases: add one (and a refused one: a phone number fails the compliance check).
     page.click("a[href='#phrases']")
-    page.fill("#p-group", "售后"); page.fill("#p-shortcut", "/th"); page.fill("#p-text", "亲，退货地址已发您，请查收～")
+    page.fill("#p-group", "售后"); page.fill("#p-shortcut", "/thdz"); page.fill("#p-text", "亲，退货地址已发您，请查收～")
     page.click("#phrase-form button")
     page.wait_for_selector("#phrases-table td:has-text('退货地址已发您')")
     page.fill("#p-shortcut", "/dh"); page.fill("#p-text", "有事打13812345678")
