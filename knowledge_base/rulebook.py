@@ -257,7 +257,9 @@ class RuleBook:
                     scores = vectors[rule.id] @ query
                     best = int(np.argmax(scores))
                     similarities[rule.id] = (float(scores[best]), rule.trigger.examples[best])
-        last = self.store.last_fires(shop_id, conversation_id) if conversation_id and rules else None
+        # With a conversation_id, cooldowns are checked (an empty record when there is nothing to read):
+        # the "no conversation_id" note is for requests without one, never for a shop without rules.
+        last = (self.store.last_fires(shop_id, conversation_id) if rules else {}) if conversation_id else None
         return revision, evaluate(rules, message, at, timezone=timezone, last_fired=last, similarities=similarities)
 
     def match(self, shop_id: str, message: str, at: datetime | None = None,

@@ -30,11 +30,12 @@ def test_every_problem_reason_and_error_code_is_documented():
     problem_codes = _codes(r'code="(\w+)"', *sources)
     problem_codes |= _codes(r'bad\([^()]*?"[^"]*",\s*"(\w+)"', "knowledge_base/rules.py")
     problem_codes |= _codes(r'\n\s*"(\w+)"\)\n', "knowledge_base/rules.py")  # bad(..., \n "code")
+    problem_codes |= _codes(r'bad\([^,]+, M\((?:[^()]|\([^()]*\))*\),\s*"(\w+)"', "knowledge_base/rules.py")  # bad(col, M(...), "code")
     reason_codes = _codes(r'Reason\(\s*"(\w+)"', "knowledge_base/rules.py") - {"semantic_unavailable"}
     error_codes = _codes(r'code = "(\w+)"', "models/errors.py") & {
         "upload_unreadable", "upload_too_large", "too_many_rows", "xlsx_too_large", "upload_invalid", "invalid_item",
         "limit_exceeded", "invalid_request", "version_not_activatable", "version_not_found", "item_not_found",
-        "shop_not_found", "no_active_kb"}
-    assert len(problem_codes) > 20 and len(reason_codes) == 9 and len(error_codes) == 13
+        "shop_not_found", "no_active_kb", "confirmation_required"}
+    assert len(problem_codes) > 20 and len(reason_codes) == 9 and len(error_codes) == 14
     missing = sorted(c for c in problem_codes | reason_codes | error_codes if f"`{c}`" not in DOC)
     assert not missing, f"not documented in docs/knowledge-base.md: {missing}"

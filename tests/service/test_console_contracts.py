@@ -208,3 +208,12 @@ def test_demo_keys_route_exists_only_with_demo(tmp_path, fake_encoder):
         assert keys["shop_id"] == "demo" and keys["agent"].startswith("sr_demo_") and keys["admin"] != keys["agent"]
         # DNS rebinding: a loopback connection asking for another site's name is refused.
         assert c.get("/v1/demo/keys", headers={"Host": "evil.example:8000"}).status_code == 403
+
+
+def test_explain_notes_a_missing_conversation_id_only_when_it_is_missing(client):
+    """The README's explain example sends conversation_id: the answer must not say it did not."""
+    body = {"message": "什么时候发货呀", "at": "2025-01-03T23:30:00"}
+    with_id = client.post("/v1/shops/s1/rules/explain", json={**body, "conversation_id": "c-1"}).json()
+    assert with_id["notes"] == [] and with_id["rules"] == []
+    without = client.post("/v1/shops/s1/rules/explain", json=body).json()
+    assert without["notes"] == ["no conversation_id: cooldowns were not checked"]
