@@ -3,7 +3,7 @@ fixes, per-entry hits, adoption. Admin keys only."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,7 +15,7 @@ from models.messages import M
 
 from .deps import AdminShop, ItemId, Lang, RuntimeDep
 from .kb import _edit
-from .schemas import EntryEditResponse, ErrorResponse
+from .schemas import EntryEditResponse, ErrorResponse, MessagePublic
 
 router = APIRouter(prefix="/v1/shops/{shop_id}/analytics", tags=["feedback and analytics"])
 _ERRORS = {404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
@@ -50,12 +50,6 @@ class CandidateEntry(BaseModel):
     count: int = Field(description="How often it was the best suggestion for the cluster's messages.")
 
 
-class ListingReason(BaseModel):
-    code: str = Field(description="cluster.low_confidence | cluster.ignored")
-    params: dict[str, Any] = Field(default_factory=dict)
-    text: str = Field(description="Why the cluster is listed, in the reader's language.")
-
-
 class ClusterPublic(BaseModel):
     id: str = Field(description="Stable while its first message stays in the window; use it in the actions.")
     count: int
@@ -63,7 +57,7 @@ class ClusterPublic(BaseModel):
     suggested_entry_id: str | None = Field(description="The entry most often suggested (weakly) for them.")
     low_confidence: int
     ignored: int
-    reasons: list[ListingReason] = Field(default_factory=list, description="Why it is listed: no answer close "
+    reasons: list[MessagePublic] = Field(default_factory=list, description="Why it is listed: no answer close "
                                          "enough, and/or an answer was suggested but the agent did not use it.")
     candidates: list[CandidateEntry] = Field(default_factory=list, description="Entries of the active version "
                                              "suggested for these messages, most often first: where to add them "
@@ -148,7 +142,7 @@ def _cluster(c: Cluster, questions: dict[str, str], threshold: float, lang: str)
         reasons.append(M("cluster.ignored", n=c.ignored))
     return ClusterPublic(id=c.id, count=c.count, examples=c.examples, suggested_entry_id=c.suggested_entry_id,
                          low_confidence=c.low_confidence, ignored=c.ignored,
-                         reasons=[ListingReason(code=m.code, params=dict(m.params), text=m.text(lang)) for m in reasons],
+                         reasons=[MessagePublic.of(m, lang) for m in reasons],
                          candidates=[CandidateEntry(entry_id=e, question=questions[e], count=n)
                                      for e, n in c.entry_counts if e in questions])
 

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from models.messages import Msg
+
 __all__ = [
     "ErrorBody", "ErrorResponse", "Problem", "KbUploadResponse", "KbVersionPublic", "KbVersionList",
     "SuggestRequest", "SuggestionPublic", "SuggestResponse", "Health",
@@ -15,7 +17,7 @@ __all__ = [
     "QuickPhraseChange", "QuickPhraseImportResponse", "TriggerModel", "WindowModel", "ScheduleModel", "RuleIn",
     "RulePatch", "RulePublic", "RuleList", "RuleChange", "ExplainRequest", "ReasonPublic", "RuleDecisionPublic",
     "RuleWinner", "ExplainResponse", "ShopSettingsPublic", "ShopSettingsIn", "UploadPreview", "EditOperation",
-    "EditBatch", "HitTestRequest", "HitTestResponse", "RankedPublic", "WhyPublic", "DemoKeys", "KeyIdentity",
+    "EditBatch", "HitTestRequest", "HitTestResponse", "RankedPublic", "MessagePublic", "DemoKeys", "KeyIdentity",
 ]
 
 
@@ -474,10 +476,16 @@ class HitTestRequest(BaseModel):
     at: datetime | None = None
 
 
-class WhyPublic(BaseModel):
-    code: str = Field(description="Catalogue code of the reason, e.g. why.dense_high, why.below.")
+class MessagePublic(BaseModel):
+    """A sentence for a person (a hit-test reason, why a question is listed), with its catalogue code."""
+
+    code: str = Field(description="Catalogue code, e.g. why.dense_high, why.below, cluster.ignored.")
     params: dict[str, Any] = Field(default_factory=dict)
-    text: str = Field(description="The reason as a sentence in the reader's language.")
+    text: str = Field(description="The sentence in the reader's language (Accept-Language).")
+
+    @classmethod
+    def of(cls, msg: Msg, lang: str) -> MessagePublic:
+        return cls(code=msg.code, params=dict(msg.params), text=msg.text(lang))
 
 
 class RankedPublic(BaseModel):
@@ -493,7 +501,7 @@ class RankedPublic(BaseModel):
         description="What the decision did with it under the thresholds applied.")
     passes: bool = Field(description="Confidence ≥ the suggest threshold applied.")
     auto_reply: bool = Field(description="Confidence ≥ the auto-reply threshold applied.")
-    why: list[WhyPublic] = Field(description="One sentence per main reason, in the reader's language.")
+    why: list[MessagePublic] = Field(description="One sentence per main reason, in the reader's language.")
     features: dict[str, float] = Field(default_factory=dict)
 
 

@@ -20,11 +20,11 @@ from .schemas import (
     HitTestRequest,
     HitTestResponse,
     IntentPublic,
+    MessagePublic,
     RankedPublic,
     SuggestionPublic,
     SuggestRequest,
     SuggestResponse,
-    WhyPublic,
 )
 
 router = APIRouter(prefix="/v1/shops/{shop_id}", tags=["suggestions"])
@@ -118,5 +118,5 @@ def _ranking(result: SuggestResult, top_k: int, lang: str) -> list[RankedPublic]
             rank=c.rank, entry_id=s.entry_id, question=s.question, matched_question=s.matched_question,
             answer=s.answer, confidence=s.confidence, score=s.score, intent=s.intent, status=c.status,
             passes=s.confidence >= result.thresholds[0], auto_reply=c.auto_reply, features=s.features,
-            why=[WhyPublic(code=m.code, params=dict(m.params), text=m.text(lang)) for m in reasons]))
+            why=[MessagePublic.of(m, lang) for m in reasons]))
     return out
