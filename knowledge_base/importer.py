@@ -24,7 +24,6 @@ from typing import Literal
 from models.errors import (
     ArtifactMismatch,
     ConfirmationRequired,
-    InvalidItem,
     InvalidUpload,
     NotFound,
     ValidationProblem,
