@@ -8,6 +8,16 @@ export const CONSOLE = document.body.classList.contains("agent") ? "agent" : "me
 const NEEDS = { agent: "agent", merchant: "admin" };
 const LS = { lang: "smartreply.lang", shop: "smartreply.shop", agent: "smartreply.agent" };
 const keyName = (shop) => `smartreply.key.${CONSOLE}.${shop}`;
+// Before keys were per console, one key was shared: give it to both consoles once (each then checks
+// its scope with /v1/keys/me and says so if it is the wrong kind).
+const legacyKey = localStorage.getItem("smartreply.key");
+if (legacyKey) {
+  const shop = localStorage.getItem(LS.shop) || "demo";
+  for (const c of ["agent", "merchant"]) {
+    if (!localStorage.getItem(`smartreply.key.${c}.${shop}`)) localStorage.setItem(`smartreply.key.${c}.${shop}`, legacyKey);
+  }
+  localStorage.removeItem("smartreply.key");
+}
 
 export const settings = {
   get lang() { return localStorage.getItem(LS.lang) || "zh"; },
@@ -17,7 +27,6 @@ export const settings = {
   get key() { return localStorage.getItem(keyName(this.shop)) || ""; },
   set key(v) { if (v) localStorage.setItem(keyName(this.shop), v); else localStorage.removeItem(keyName(this.shop)); },
   keyFor(shop) { return localStorage.getItem(keyName(shop)) || ""; },
-  setKeyFor(shop, v) { localStorage.setItem(keyName(shop), v); },
   get agent() { return localStorage.getItem(LS.agent) || "agent-1"; },
   set agent(v) { localStorage.setItem(LS.agent, v); },
 };
