@@ -21,6 +21,11 @@ def import_(
     shop: Annotated[str, typer.Option("--shop", help="Shop id.", envvar="SMARTREPLY_SHOP")],
     partial: Annotated[bool, typer.Option("--partial", help="Import the valid rows and report the rest "
                                           "(default: any error row rejects the file).")] = False,
+    merge: Annotated[bool, typer.Option("--merge", help="Add and update entries by id and keep the others "
+                                        "(default: the file replaces the whole FAQ).")] = False,
+    confirm_remove: Annotated[int | None, typer.Option(
+        "--confirm-remove", min=0, help="The number of entries the import removes, when it removes more than "
+        "SMARTREPLY_UPLOAD_CONFIRM_REMOVE_OVER (the error says how many).")] = None,
 ) -> None:
     """Import FILE as a new version of the shop's knowledge base and activate it."""
     settings = settings_from()
@@ -29,10 +34,14 @@ def import_(
         runtime = runtime_with_encoder(settings)
         with progress_bar("embedding") as progress:
             result = runtime.import_file(shop, file.name, file.read_bytes(), progress=progress,
-                                         mode="partial" if partial else "reject")
+                                         mode="partial" if partial else "reject",
+                                         upload_mode="merge" if merge else "replace", confirm_remove=confirm_remove)
     for w in [*result.skipped, *result.warnings]:
         label = "skipped" if w.severity == "error" else "warning"
         typer.echo(f"{label}: row {w.row} column {w.column}: {w.reason}", err=True)
+    if result.no_changes:
+        typer.echo(f"shop {result.shop_id}: no changes — the file equals the active version {result.version}")
+        return
     typer.echo(f"shop {result.shop_id}: version {result.version} {'active' if result.active else 'stored'} — "
                f"{result.entries} entries ({result.enabled_entries} enabled), {result.phrasings} phrasings "
                f"indexed in {result.seconds:.1f}s")

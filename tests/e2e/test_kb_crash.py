@@ -41,7 +41,9 @@ def test_sigkill_mid_build_keeps_the_previous_version(tmp_path, real_encoder):
 
         def upload_big() -> None:
             try:
-                httpx.post(f"{server.base}/v1/shops/{SHOP}/kb", files={"file": ("big.csv", big)}, headers=OPERATOR_HEADERS, timeout=120)
+                # it replaces the 92 demo entries: a removal that large needs its count confirmed
+                httpx.post(f"{server.base}/v1/shops/{SHOP}/kb", files={"file": ("big.csv", big)},
+                           params={"confirm_remove": 92}, headers=OPERATOR_HEADERS, timeout=120)
             except httpx.TransportError as exc:  # the server dies under it
                 failure.append(exc)
 

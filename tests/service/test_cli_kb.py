@@ -73,3 +73,18 @@ def test_reindex_skips_shops_built_by_this_encoder_and_reports_unknown_ones(cli)
     assert r.output.startswith("shop r1: v1 is built with m3e-small@") and r.output.rstrip().endswith("skipped")
     r = cli("kb", "reindex", "--shop", "r1", "--shop", "nobody")
     assert r.exit_code == 1 and "shop nobody: not reindexed: shop 'nobody' does not exist" in r.output
+
+
+def test_import_merge_confirm_remove_and_no_changes(cli, tmp_path):
+    rows = [f"E{i},第{i}个问题是什么,,第{i}个答案\n" for i in range(1, 9)]
+    full = tmp_path / "full.csv"
+    full.write_text("编号,标准问题,相似问题,答案\n" + "".join(rows), encoding="utf-8")
+    assert cli("kb", "import", str(full), "--shop", "c1").exit_code == 0
+    assert "no changes" in cli("kb", "import", str(full), "--shop", "c1").output
+    one = tmp_path / "one.csv"
+    one.write_text("编号,标准问题,相似问题,答案\n" + rows[0].replace("第1个答案", "新答案"), encoding="utf-8")
+    refused = cli("kb", "import", str(one), "--shop", "c1")
+    assert refused.exit_code == 1 and "would remove 7 entries" in refused.output
+    merged = cli("kb", "import", str(one), "--shop", "c1", "--merge")
+    assert merged.exit_code == 0 and "version 2 active — 8 entries" in merged.output
+    assert cli("kb", "import", str(one), "--shop", "c1", "--confirm-remove", "7").exit_code == 0
