@@ -127,7 +127,9 @@ def test_worker_builds_activates_and_a_stale_worker_stops_quietly(store, tmp_pat
     assert worker.run_once() is None
 
     # A worker whose lease expired and was taken over finds out at its next progress report.
-    second = submit_import(store, fake_encoder.model_id, "s1", "faq.csv", FAQ)
+    # an identical file would queue nothing (no_changes); this one changes an answer
+    assert submit_import(store, fake_encoder.model_id, "s1", "faq.csv", FAQ).no_changes
+    second = submit_import(store, fake_encoder.model_id, "s1", "faq.csv", FAQ.replace("48小时".encode(), "24小时".encode()))
     stale = store.claim_build_job("replica-a", 60, now=time.time() - 120)  # its lease is long over
     fresh = store.claim_build_job("replica-b", 60)
     assert stale.job_id == fresh.job_id == second.job_id

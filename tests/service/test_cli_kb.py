@@ -33,8 +33,9 @@ def test_export_diff_activate_template(cli, tmp_path):
     assert r.exit_code == 0 and r.output.startswith("shop s1: version 1 is active (4 entries, faq_gbk.csv")
     out = tmp_path / "s1.xlsx"
     assert cli("kb", "export", "--shop", "s1", "-o", str(out)).output == f"shop s1: version 1 written to {out}\n"
-    assert cli("kb", "import", str(out), "--shop", "s1").exit_code == 0
-    assert cli("kb", "diff", "--shop", "s1", "1", "3").output.startswith("v1 → v3: 0 added, 0 removed, 0 changed, 4")
+    # export → import gives the same entries: nothing changes, so no version is made
+    r = cli("kb", "import", str(out), "--shop", "s1")
+    assert r.exit_code == 0 and "shop s1: no changes — the file equals the active version 1" in r.output
 
     template = tmp_path / "faq-template.csv"
     assert cli("kb", "template", str(template)).exit_code == 0
