@@ -15,6 +15,10 @@ from sqlalchemy import create_engine, inspect, text
 from tests.conftest import DEMO_FAQ, postgres_dsn_or_skip, fresh_postgres_database
 from tests.e2e.server import OPERATOR_HEADERS, start_server
 
+# A first suggestion fits the shop's ranker (~1 s alone, several on a loaded machine): more than
+# httpx's default 5 s may pass before it answers.
+HTTP = httpx.Client(timeout=60.0)
+
 pytestmark = pytest.mark.slow
 
 PHONE, SPACED_PHONE, ORDER, NAME, STREET = "13912345678", "139 8765 4321", "3300112233445566", "赵小燕", "文三路"
@@ -26,7 +30,7 @@ def bearer(key: str) -> dict[str, str]:
 
 def upload(base: str, shop: str) -> dict:
     with open(DEMO_FAQ, "rb") as fh:
-        r = httpx.post(f"{base}/v1/shops/{shop}/kb", files={"file": (DEMO_FAQ.name, fh, "text/csv")},
+        r = HTTP.post(f"{base}/v1/shops/{shop}/kb", files={"file": (DEMO_FAQ.name, fh, "text/csv")},
                        headers=OPERATOR_HEADERS, timeout=120)
     assert r.status_code == 201, r.text
     return r.json()
@@ -37,25 +41,25 @@ def test_pii_is_masked_in_logs_and_database_and_metrics_are_exported(tmp_path, r
     try:
         base = server.base
         upload(base, "shop-p")
-        agent = httpx.post(f"{base}/v1/shops/shop-p/keys", json={"scopes": ["agent"]}, headers=OPERATOR_HEADERS).json()
+        agent = HTTP.post(f"{base}/v1/shops/shop-p/keys", json={"scopes": ["agent"]}, headers=OPERATOR_HEADERS).json()
         h = bearer(agent["key"])
         messages = [f"我的电话是{PHONE}，什么时候发货", f"收件人{NAME}，电话 {SPACED_PHONE}",
                     f"订单{ORDER}能改地址吗，改到浙江省杭州市西湖区{STREET}100号3栋501室", "可以开发票吗"]
         ids = []
         for m in messages:
-            r = httpx.post(f"{base}/v1/shops/shop-p/suggestions", json={"message": m}, headers=h)
+            r = HTTP.post(f"{base}/v1/shops/shop-p/suggestions", json={"message": m}, headers=h)
             assert r.status_code == 200 and r.headers["x-request-id"] == r.json()["request_id"]
             ids.append(r.json()["request_id"])
-        r = httpx.post(f"{base}/v1/shops/shop-p/feedback", headers=h, json={
+        r = HTTP.post(f"{base}/v1/shops/shop-p/feedback", headers=h, json={
             "request_id": ids[0], "action": "edited", "suggestion_rank": 1, "agent_id": "ag-7",
             "final_text": f"亲，已备注联系人{NAME} {PHONE}", "time_to_reply_ms": 5300})
         assert r.status_code == 201
         # a request that fails validation (the message is echoed nowhere)
-        assert httpx.post(f"{base}/v1/shops/shop-p/suggestions", json={"message": f"{PHONE}", "top_k": 0},
+        assert HTTP.post(f"{base}/v1/shops/shop-p/suggestions", json={"message": f"{PHONE}", "top_k": 0},
                           headers=h).status_code == 422
-        assert httpx.get(f"{base}/v1/shops/shop-p/analytics/unanswered", headers=OPERATOR_HEADERS).status_code == 200
+        assert HTTP.get(f"{base}/v1/shops/shop-p/analytics/unanswered", headers=OPERATOR_HEADERS).status_code == 200
 
-        metrics = httpx.get(f"{base}/metrics").text
+        metrics = HTTP.get(f"{base}/metrics").text
         assert 'smartreply_http_requests_total{method="POST",route="/v1/shops/{shop_id}/suggestions",status="200"} 4.0' in metrics
         assert 'smartreply_http_request_duration_seconds_bucket{le="0.05",method="POST",route="/v1/shops/{shop_id}/suggestions"}' in metrics
         counted = re.search(r"^smartreply_suggestion_confidence_count (\S+)$", metrics, re.M)
@@ -93,19 +97,19 @@ def test_two_replicas_share_one_postgres_and_one_index_dir(tmp_path, real_encode
         try:
             b = start_server(tmp_path, env=env)
             try:
-                admin = httpx.post(f"{a.base}/v1/shops/multi/keys", json={"scopes": ["admin"]},
+                admin = HTTP.post(f"{a.base}/v1/shops/multi/keys", json={"scopes": ["admin"]},
                                    headers=OPERATOR_HEADERS).json()
                 h = bearer(admin["key"])
                 # before any upload, replica B has nothing to serve
-                r = httpx.post(f"{b.base}/v1/shops/multi/suggestions", json={"message": "可以开发票吗"}, headers=h)
+                r = HTTP.post(f"{b.base}/v1/shops/multi/suggestions", json={"message": "可以开发票吗"}, headers=h)
                 assert r.status_code == 404
                 with open(DEMO_FAQ, "rb") as fh:
-                    r = httpx.post(f"{a.base}/v1/shops/multi/kb", files={"file": (DEMO_FAQ.name, fh)}, headers=h,
+                    r = HTTP.post(f"{a.base}/v1/shops/multi/kb", files={"file": (DEMO_FAQ.name, fh)}, headers=h,
                                    timeout=120)
                 assert r.status_code == 201 and r.json()["version"] == 1
                 uploaded = time.monotonic()
                 while True:  # B sees the new active version within active_version_ttl
-                    r = httpx.post(f"{b.base}/v1/shops/multi/suggestions", json={"message": "可以开发票吗"},
+                    r = HTTP.post(f"{b.base}/v1/shops/multi/suggestions", json={"message": "可以开发票吗"},
                                    headers=h)
                     if r.status_code == 200:
                         break
@@ -113,12 +117,12 @@ def test_two_replicas_share_one_postgres_and_one_index_dir(tmp_path, real_encode
                     time.sleep(0.1)
                 assert r.json()["kb_version"] == 1 and r.json()["suggestions"][0]["category"] == "发票"
                 # an edit through B is served by A
-                r = httpx.post(f"{b.base}/v1/shops/multi/kb/entries", headers=h, json={
+                r = HTTP.post(f"{b.base}/v1/shops/multi/kb/entries", headers=h, json={
                     "question": "你们支持花呗分期吗", "answers": ["支持花呗分期付款哦"], "category": "支付"})
                 assert r.status_code == 201 and r.json()["version"] == 2
                 deadline = time.monotonic() + 5
                 while True:
-                    body = httpx.post(f"{a.base}/v1/shops/multi/suggestions", json={"message": "能用花呗分期吗"},
+                    body = HTTP.post(f"{a.base}/v1/shops/multi/suggestions", json={"message": "能用花呗分期吗"},
                                       headers=h).json()
                     if body["kb_version"] == 2:
                         break
@@ -126,17 +130,17 @@ def test_two_replicas_share_one_postgres_and_one_index_dir(tmp_path, real_encode
                     time.sleep(0.1)
                 assert body["suggestions"][0]["answer"] == "支持花呗分期付款哦"
                 # feedback recorded on A for a request served by B
-                rid = httpx.post(f"{b.base}/v1/shops/multi/suggestions", json={"message": "可以开发票吗"},
+                rid = HTTP.post(f"{b.base}/v1/shops/multi/suggestions", json={"message": "可以开发票吗"},
                                  headers=h).json()["request_id"]
                 fb = {"request_id": rid, "action": "accepted", "suggestion_rank": 1, "agent_id": "x"}
                 deadline = time.monotonic() + 5
-                while (r := httpx.post(f"{a.base}/v1/shops/multi/feedback", json=fb, headers=h)).status_code == 404:
+                while (r := HTTP.post(f"{a.base}/v1/shops/multi/feedback", json=fb, headers=h)).status_code == 404:
                     assert time.monotonic() < deadline  # B writes analytics within its flush interval
                     time.sleep(0.1)
                 assert r.status_code == 201
                 # a key revoked through B is refused by A at once
-                httpx.delete(f"{b.base}/v1/shops/multi/keys/{admin['id']}", headers=h)
-                assert httpx.get(f"{a.base}/v1/shops/multi/kb/versions", headers=h).status_code == 401
+                HTTP.delete(f"{b.base}/v1/shops/multi/keys/{admin['id']}", headers=h)
+                assert HTTP.get(f"{a.base}/v1/shops/multi/kb/versions", headers=h).status_code == 401
             finally:
                 b.stop()
         finally:

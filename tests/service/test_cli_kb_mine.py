@@ -33,11 +33,16 @@ def test_mine_writes_an_importable_faq_from_either_format(cli, tmp_path):
     assert "1 whose replies all failed the compliance check" in r.output
 
     entries = parse_kb_file(out.name, out.read_bytes()).entries
-    assert [(e.id, e.question, e.answers) for e in entries] == [
-        ("M-0001", "什么时候发货啊", ("您的订单[订单号]现货付款后48小时内发货哦",)),
-        ("M-0002", "可以开发票吗", ("可以开电子发票，下单时填写抬头即可",)),
+    assert [(e.id, e.answers) for e in entries] == [
+        ("M-0001", ("您的订单[订单号]现货付款后48小时内发货哦",)),
+        ("M-0002", ("可以开电子发票，下单时填写抬头即可",)),
     ]
-    assert set(entries[0].similar) == {"什么时候发货", "请问什么时候发货呀", "[订单号] 什么时候能发货"}
+    assert entries[1].question == "可以开发票吗"
+    # The standard question is the most central member without a placeholder: which of two near-equal
+    # paraphrases that is moves with the int8 kernels of the CPU, so the test pins the cluster, not the pick.
+    shipping = {"什么时候发货啊", "什么时候发货", "请问什么时候发货呀", "[订单号] 什么时候能发货"}
+    assert entries[0].question in shipping - {"[订单号] 什么时候能发货"}
+    assert {entries[0].question, *entries[0].similar} == shipping
     assert '"id": "M-0001"' in report.read_text("utf-8")
 
     # The JSONL of the same conversations mines the same file.
