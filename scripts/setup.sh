@@ -29,3 +29,5 @@ echo "==> ONNX encoder (exported once, then cached)"
 .venv/bin/smartreply train export-onnx
 echo "==> platform intent model (trained once on training/data, then cached)"
 .venv/bin/smartreply train intent
+echo "==> escalation model (trained once on training/data, thresholds tuned on eval/data/escalation_dev.jsonl)"
+.venv/bin/smartreply train escalation

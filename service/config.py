@@ -46,6 +46,15 @@ class Settings(BaseSettings):
         None, description="Intent model folder; empty means <artifacts_dir>/intent/platform (trained by set-up)."
     )
 
+    escalation_model_dir: Path | None = Field(
+        None, description="Escalation model folder; empty means <artifacts_dir>/escalation (trained by set-up).")
+    escalation: bool = Field(
+        True, description="Detect messages a person must handle now (anger, complaints, disputes, safety, repeated "
+        "asks): the suggestion response's `escalate`, and no auto_reply on them. Off: `escalate` is null.")
+    routing_table_ttl: float = Field(
+        5.0, ge=0.0, le=300.0, description="Seconds a worker reuses a shop's routing table before reading it again "
+        "(a change made through this process is seen at once; one made through another replica within this time).")
+
     host: str = Field("127.0.0.1", description="Address `smartreply serve` binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port `smartreply serve` binds to.")
 
@@ -175,6 +184,10 @@ class Settings(BaseSettings):
     @property
     def intent_dir(self) -> Path:
         return self.intent_model_dir or self.artifacts_dir / "intent" / "platform"
+
+    @property
+    def escalation_dir(self) -> Path:
+        return self.escalation_model_dir or self.artifacts_dir / "escalation"
 
     @property
     def index_dir(self) -> Path:

@@ -66,6 +66,43 @@ def intent(
     typer.echo(line)
 
 
+@app.command("escalation")
+def escalation(
+    data: Annotated[Path | None, typer.Option(help="Labelled messages: JSONL {text, label, turns?}.",
+                                              show_default="training/data/escalation_train.jsonl")] = None,
+    dev: Annotated[Path | None, typer.Option(help="Labelled messages the two thresholds are tuned on.",
+                                             show_default="eval/data/escalation_dev.jsonl")] = None,
+    exclude: Annotated[list[Path] | None, typer.Option(
+        help="Labelled files never trained on, not even as extra negatives (repeatable).",
+        show_default="eval/data/escalation_test.jsonl")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder.", show_default="<artifacts>/escalation")] = None,
+    c: Annotated[float, typer.Option("--c", help="Inverse regularisation strength of the logistic regression.")] = 16.0,
+    force: Annotated[bool, typer.Option(help="Train again even if this data and encoder were trained on.")] = False,
+) -> None:
+    """Train the escalation model (logistic regression over sentence vectors) and tune its thresholds on dev."""
+    from models.normalize import normalize_text
+    from training.train_escalation import (
+        DEFAULT_ESCALATION_DATA,
+        DEFAULT_ESCALATION_DEV,
+        DEFAULT_ESCALATION_TEST,
+        train_escalation,
+    )
+
+    from .common import runtime_with_encoder
+
+    settings = settings_from()
+    with cli_errors():
+        runtime = runtime_with_encoder(settings)
+        result = train_escalation(data or DEFAULT_ESCALATION_DATA, runtime.encoder, out or settings.escalation_dir,
+                                  dev=dev or DEFAULT_ESCALATION_DEV,
+                                  exclude=tuple(exclude) if exclude else (DEFAULT_ESCALATION_TEST,), C=c,
+                                  force=force, normalise=normalize_text)
+    state = "cached" if result.cached else f"trained in {result.seconds:.1f}s"
+    d = result.dev
+    typer.echo(f"{result.folder} ({state}): {result.examples} examples; thresholds {result.threshold:g} / "
+               f"{result.weak_threshold:g}; dev precision {d.get('precision')}, recall {d.get('recall')}, F1 {d.get('f1')}")
+
+
 @app.command("encoder")
 def encoder_cmd(
     out: Annotated[Path, typer.Option(help="Folder for the fine-tuned sentence-transformers model.")],
