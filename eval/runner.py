@@ -46,12 +46,13 @@ __all__ = ["RunOptions", "TASKS", "DEFAULT_SYSTEMS", "run_eval", "write_outputs"
 logger = logging.getLogger(__name__)
 
 METRICS_SCHEMA = "smartreply-eval/1"
-TASKS = ("faq", "intent", "reply", "matching")
+TASKS = ("faq", "intent", "reply", "matching", "escalation")
 DEFAULT_SYSTEMS = {
     "faq": ("most-frequent", "bm25", "tfidf-char", "dense", "pipeline"),
     "intent": ("majority", "tfidf-char", "dense", "pipeline", "intent-model"),
     "reply": ("most-frequent", "bm25", "tfidf-char", "dense", "pipeline"),
     "matching": ("tfidf-char", "dense", "pipeline"),
+    "escalation": ("keywords", "lexicon", "model", "detector"),
 }
 _PACKAGES = ("smartreply", "numpy", "scipy", "scikit-learn", "faiss-cpu", "onnxruntime", "tokenizers",
              "sacrebleu", "jieba", "rjieba", "matplotlib")
@@ -112,7 +113,7 @@ def _versions() -> dict[str, Any]:
     return out
 
 
-PRODUCT_SYSTEMS = ("pipeline", "intent-model")
+PRODUCT_SYSTEMS = ("pipeline", "intent-model", "detector")
 
 
 def _kind(spec: SystemSpec) -> str:
@@ -174,6 +175,8 @@ def run_eval(opts: RunOptions, settings, *, progress: Progress = no_progress) ->
             result = _run_intent(opts, resources, record, progress)
         elif opts.task == "reply":
             result = _run_reply(opts, resources, record, progress)
+        elif opts.task == "escalation":
+            result = _run_escalation(opts, resources, record, progress)
         else:
             result = _run_matching(opts, resources, record, progress)
         encoders = sorted({e.model_id for e in resources._encoders.values()})
@@ -292,6 +295,41 @@ def _run_matching(opts, resources, record, progress) -> TaskResult:
     specs = _specs(opts, MATCHING_SYSTEMS)
     systems = _systems(specs, lambda s: build_scorer(s, resources))
     return run_matching(datasets, systems, progress=progress)
+
+
+def _run_escalation(opts, resources, record, progress) -> TaskResult:
+    from models.escalation import EscalationModel
+    from models.errors import ArtifactMismatch, NotFound
+    from models.normalize import normalize_text
+    from training.train_escalation import load_escalation
+
+    from .escalation import ESCALATION_SYSTEMS, build_flagger, load_buyer_turns, run_escalation, sniff_labelled
+
+    labelled = [p for p in opts.data if sniff_labelled(_need(p, "data file"))]
+    if len(labelled) != 1:
+        raise EvalConfigError("escalation needs exactly one labelled JSONL among --data (e.g. "
+                              "eval/data/escalation_test.jsonl); the other files are real buyer turns")
+    messages = load_escalation(record("labelled", labelled[0]))
+    if opts.limit:
+        messages = messages[:opts.limit]
+    real = [t for p in opts.data if p != labelled[0] for t in load_buyer_turns(record("real_turns", p))]
+    specs = _specs(opts, ESCALATION_SYSTEMS)
+    encoder = resources.encoder()
+    model = None
+    if any(s.name in ("model", "detector") for s in specs):
+        try:
+            model = EscalationModel.load(resources.settings.escalation_dir, encoder_id=encoder.model_id)
+        except (NotFound, ArtifactMismatch) as exc:
+            raise EvalConfigError(exc.message) from exc
+    systems = []
+    for spec in specs:
+        flag, config = build_flagger(spec, model)
+        systems.append((spec.label, _kind(spec), flag, config))
+    result = run_escalation(messages, systems, encode=encoder.encode, normalise=normalize_text, real_turns=real,
+                            seed=opts.seed, progress=progress)
+    if model is not None:
+        result.dataset["model"] = {k: (model.manifest_ or {}).get(k) for k in ("data", "examples", "dev", "created_at")}
+    return result
 
 
 def write_outputs(result: TaskResult, doc: dict[str, Any], out: Path, *, report: bool = True) -> list[Path]:

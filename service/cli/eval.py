@@ -18,10 +18,12 @@ T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA_ROOT = REPO.parent / "shared" / "data"
 
-_DATA_HELP = ("Data file (repeatable for matching). A relative path that does not exist as given is looked up "
-              "under --data-root. faq: a CSDS-topic JSON or a KB file (+ --queries); intent: a CSDS-topic JSON "
-              "(train file with --test, else cross-validation); reply: a JDDC dev_question file; matching: "
-              "ATEC/BQ/LCQMC pair files.")
+_DATA_HELP = ("Data file (repeatable for matching and escalation). A relative path that does not exist as given "
+              "is looked up under --data-root. faq: a CSDS-topic JSON or a KB file (+ --queries); intent: a "
+              "CSDS-topic JSON (train file with --test, else cross-validation); reply: a JDDC dev_question file; "
+              "matching: ATEC/BQ/LCQMC pair files; escalation: the labelled JSONL "
+              "(eval/data/escalation_test.jsonl) plus any JDDC chat logs / dev_question files whose buyer "
+              "turns are counted.")
 
 
 def _resolve(path: Path | str | None, root: Path) -> Path | None:
@@ -55,12 +57,13 @@ def _parse_sets(values: list[str]) -> dict[str, str]:
 
 @app.command("run")
 def run(
-    task: Annotated[str, typer.Argument(help="faq | intent | reply | matching")],
+    task: Annotated[str, typer.Argument(help="faq | intent | reply | matching | escalation")],
     data: Annotated[list[Path], typer.Option("--data", help=_DATA_HELP)],
     out: Annotated[Path, typer.Option("--out", help="Run folder: metrics.json, report.html, predictions.jsonl.")],
     system: Annotated[list[str] | None, typer.Option(
         "--system", help="System spec NAME[:k=v,+flag,-flag] (repeatable); default: every baseline and the "
-        "pipeline. Names: most-frequent, majority, bm25, tfidf-char, dense, pipeline, intent-model.")] = None,
+        "pipeline. Names: most-frequent, majority, bm25, tfidf-char, dense, pipeline, intent-model; escalation: "
+        "keywords, lexicon, model, detector.")] = None,
     set_: Annotated[list[str] | None, typer.Option(
         "--set", help="key=value added to every pipeline system (a Settings field: candidates, precision, "
         "backend, encoder …); repeatable.")] = None,
@@ -103,7 +106,8 @@ def run(
         limit=limit, bank_limit=bank_limit, seed=seed, min_rows=min_rows, folds=folds,
         similar_share=similar_share, precision_target=precision_target, report=report, command=command)
     with cli_errors():
-        if any(s.split(":")[0] in ("dense", "pipeline", "intent-model") for s in (opts.systems or ["dense"])):
+        if task == "escalation" or any(s.split(":")[0] in ("dense", "pipeline", "intent-model")
+                                       for s in (opts.systems or ["dense"])):
             runtime_with_encoder(settings)  # exports the ONNX encoder once if it was never built
         from threadpoolctl import threadpool_limits
 
