@@ -55,6 +55,12 @@ class SuggestionEvent:
     intent: str | None
     latency_ms: float
     ts: float = field(default_factory=time.time)
+    conversation_id: str | None = None
+    message_intent: str | None = None  # the message's intent (``intent`` is the top suggestion's entry's)
+    escalate_level: str | None = None  # medium | high when the message was escalated
+    escalate_reasons: tuple[str, ...] = ()
+    route_group: str | None = None
+    route_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -395,7 +401,10 @@ def _row(e: SuggestionEvent) -> dict:
     return {"shop_id": e.shop_id, "request_id": e.request_id, "ts": e.ts, "message": mask_pii(e.message)[:2000],
             "kb_version": e.kb_version, "entry_ids": list(e.entry_ids), "scores": [round(s, 4) for s in e.scores],
             "top_entry_id": e.entry_ids[0] if e.entry_ids else None, "top_confidence": e.confidence,
-            "intent": e.intent, "latency_ms": e.latency_ms}
+            "intent": e.intent, "latency_ms": e.latency_ms, "conversation_id": e.conversation_id,
+            "message_intent": e.message_intent,
+            "escalate_level": e.escalate_level, "escalate_reasons": ",".join(e.escalate_reasons)[:200] or None,
+            "route_group": e.route_group, "route_reason": e.route_reason}
 
 
 def _json(value: object) -> list:

@@ -28,11 +28,13 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
     Text,
+    UniqueConstraint,
     and_,
     create_engine,
     delete,
@@ -58,7 +60,7 @@ from models.messages import M, Msg
 
 from .schema import FaqEntry, KbVersion
 
-__all__ = ["KbStore", "metadata", "BuildRecord", "BuildJob", "Revision", "COLLECTION_KINDS"]
+__all__ = ["KbStore", "metadata", "BuildRecord", "BuildJob", "Revision", "COLLECTION_KINDS", "DESK_SETTINGS"]
 
 metadata = MetaData()
 
@@ -237,6 +239,12 @@ suggestion_events = Table(
     Column("top_confidence", Float, nullable=True),
     Column("intent", String(64), nullable=True),
     Column("latency_ms", Float, nullable=False, default=0.0),
+    Column("conversation_id", String(128), nullable=True),
+    Column("message_intent", String(64), nullable=True),  # the message's own intent (``intent`` is the top answer's)
+    Column("escalate_level", String(8), nullable=True),  # medium | high; NULL: not escalated
+    Column("escalate_reasons", String(200), nullable=True),  # reason codes, comma-separated
+    Column("route_group", String(64), nullable=True),
+    Column("route_reason", String(16), nullable=True),
 )
 
 # What the agent did with a suggestion request.
@@ -255,7 +263,44 @@ feedback_events = Table(
     Column("time_to_reply_ms", Integer, nullable=True),
 )
 
+# The customer-service desk around the suggestions (knowledge_base/routing.py, knowledge_base/desk.py):
+# a shop's routing table and response-time targets (NULL: the documented default).
+shop_desk_settings = Table(
+    "shop_desk_settings",
+    metadata,
+    Column("shop_id", String(64), ForeignKey("shops.id"), primary_key=True),
+    Column("routing", JSON, nullable=True),
+    Column("first_response_seconds", Integer, nullable=True),
+    Column("reply_deadline_hours", Integer, nullable=True),
+    Column("deadline_warning_hours", Integer, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# What the agent UI reports happened in a conversation, with the UI's own timestamps: a buyer message
+# shown to an agent, a reply sent, the conversation closed. The performance report and the
+# conversation states are computed from these rows only.
+desk_events = Table(
+    "desk_events",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("shop_id", String(64), nullable=False),
+    Column("event_id", String(64), nullable=False),  # chosen by the client: a retried report is not counted twice
+    Column("type", String(24), nullable=False),  # message_shown | reply_sent | conversation_closed
+    Column("ts", Float, nullable=False),  # epoch seconds of the event, as the client saw it
+    Column("message_ts", Float, nullable=True),  # message_shown: when the buyer sent it
+    Column("conversation_id", String(128), nullable=False),
+    Column("agent_id", String(64), nullable=False, default=""),
+    Column("request_id", String(64), nullable=True),  # the suggestion request of that message / reply
+    Column("action", String(16), nullable=True),  # reply_sent: accepted | edited | own_reply
+    Column("received_ts", Float, nullable=False),  # when the server stored it
+    UniqueConstraint("shop_id", "event_id", name="uq_desk_events_shop_event"),
+    Index("ix_desk_events_shop_ts", "shop_id", "ts"),
+)
+
 COLLECTION_KINDS = {"quick_phrases": (quick_phrases, "phrase_id"), "rules": (auto_reply_rules, "rule_id")}
+
+
+DESK_SETTINGS = ("routing", "first_response_seconds", "reply_deadline_hours", "deadline_warning_hours")
 
 
 @dataclass(frozen=True)
@@ -573,6 +618,36 @@ class KbStore:
                                 .values(timezone=timezone, updated_at=_now())).rowcount
             if not done:
                 conn.execute(insert(shop_settings).values(shop_id=shop_id, timezone=timezone, updated_at=_now()))
+
+    # -- the desk: routing table and response-time targets ------------------------------------
+    def desk_settings(self, shop_id: str) -> dict:
+        """The shop's stored desk settings (``routing``, the targets, ``updated_at``); {} if none."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(shop_desk_settings).where(shop_desk_settings.c.shop_id == shop_id)).first()
+        if row is None:
+            return {}
+        out = dict(row._mapping)
+        if isinstance(out.get("routing"), str):  # some drivers hand JSON back as text
+            out["routing"] = json.loads(out["routing"])
+        out["updated_at"] = _aware(out["updated_at"])
+        return out
+
+    def set_desk_settings(self, shop_id: str, **values: object) -> None:
+        """Set the given columns of ``DESK_SETTINGS`` (None: back to the default); others are kept."""
+        unknown = set(values) - set(DESK_SETTINGS)
+        if unknown:
+            raise ValueError(f"unknown desk settings {sorted(unknown)}")
+        self.ensure_shop(shop_id)
+        key = shop_desk_settings.c.shop_id == shop_id
+        for _ in range(2):  # portable upsert: UPDATE, else INSERT; a concurrent INSERT → UPDATE again
+            try:
+                with self.engine.begin() as conn:
+                    if conn.execute(update(shop_desk_settings).where(key).values(**values, updated_at=_now())).rowcount:
+                        return
+                    conn.execute(insert(shop_desk_settings).values(shop_id=shop_id, **values, updated_at=_now()))
+                    return
+            except IntegrityError:
+                continue
 
     # -- revisioned collections (quick phrases, rules) ---------------------------------------
     def current_revision(self, shop_id: str, kind: str) -> int | None:
