@@ -15,6 +15,7 @@ from .api import (
     analytics,
     compliance,
     demo as demo_routes,
+    desk,
     feedback,
     health,
     kb,
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         # missing model fails the start, not a buyer's request.
         encoder = runtime.encoder
         logger.info("encoder %s (%s, %d-d) ready", encoder.model_id, runtime.settings.encoder_backend, encoder.dim)
+        runtime.escalation_detector  # noqa: B018 - load the escalation model now (it warns here if it is missing)
         # A previous process killed mid-build left a `building` version: fail it, drop its files.
         report = runtime.recover()
         for shop_id, version in report.failed:
@@ -117,6 +119,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(analytics.router)
     if demo or runtime.settings.demo_keys_route:
         app.include_router(demo_routes.router)  # the demo keys, to this machine only
+    app.include_router(desk.router)  # routing tables, desk events, conversation states, 客服绩效
     app.include_router(pages.router)  # the console pages (service/static)
     return app
 

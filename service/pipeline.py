@@ -18,10 +18,14 @@ import faiss
 import numpy as np
 
 from knowledge_base.index import ShopIndex, TextEncoder, attach_graph, load_index
+from knowledge_base.routing import RouteDecision
 from knowledge_base.schema import FaqEntry
 from knowledge_base.store import KbStore
+from models.escalation import Escalation
 from models.intent import IntentClassifier, IntentPrediction
 from models.normalize import normalize_text
+
+from .desk import DeskAnnotator
 
 from .ranking import (
     PipelineOptions,
@@ -103,6 +107,8 @@ class SuggestResult:
     blocked: list[Blocked] = field(default_factory=list)
     ranking: list[RankedCandidate] | None = None  # full_ranking: every candidate with its decision
     thresholds: tuple[float, float] | None = None  # (suggest, auto-reply) applied
+    routing: RouteDecision | None = None  # the shop group the message goes to, and why
+    escalate: Escalation | None = None  # a person must handle it now (never auto-replied)
 
 
 class ServedEntries(Mapping[str, FaqEntry]):
@@ -176,7 +182,9 @@ class Suggester:
         options: PipelineOptions | None = None,
         rule_matcher: RuleMatcher | None = None,
         graph_min_phrasings: int = 0,
+        desk: DeskAnnotator | None = None,
     ) -> None:
+        self.desk = desk  # escalation and routing (service/desk.py); None: neither
         self.intent_model = intent_model
         self.options = options or PipelineOptions()
         self.rule_matcher = rule_matcher
@@ -312,6 +320,7 @@ class Suggester:
         if self.intent_model is not None:
             intent_proba = self.intent_model.predict_proba(vector[None, :])[0]
             intent = self.intent_model.prediction(intent_proba)
+        escalate = self.desk.escalation(query, vectors[0], context) if self.desk is not None else None
         if self.search_threads is not None and not getattr(self._pinned, "done", False):
             faiss.omp_set_num_threads(self.search_threads)
             self._pinned.done = True
@@ -324,12 +333,15 @@ class Suggester:
         t4 = time.perf_counter()
         out, blocked = self._decide(shop_id, message, vectors[0], kb, ranked, intent, context, top_k, threshold,
                                     auto_threshold, trace)
+        if escalate is not None:  # a person must answer it: nothing is safe to send unseen
+            out = [replace(s, auto_reply=False) for s in out]
+        routing = self.desk.route(shop_id, query, intent, out, escalate) if self.desk is not None else None
         t5 = time.perf_counter()
         ranking = None
         if trace is not None:
             ranking = [RankedCandidate(suggestion=s, rank=i, status=trace.get(id(s), ("beyond_top_k", None))[0],
                                        other=trace.get(id(s), (None, None))[1],
-                                       auto_reply=s.confidence >= auto_threshold)
+                                       auto_reply=s.confidence >= auto_threshold and escalate is None)
                        for i, s in enumerate(ranked, start=1)]
         return SuggestResult(
             ranking=ranking, thresholds=(threshold, auto_threshold),
@@ -339,6 +351,8 @@ class Suggester:
             intent=intent,
             abstained=not any(s.source == "kb" for s in out),
             blocked=blocked,
+            routing=routing,
+            escalate=escalate,
             timings_ms={
                 "load": round((t1 - t0) * 1000, 3),
                 "encode": round((t2 - t1) * 1000, 3),

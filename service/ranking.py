@@ -73,6 +73,7 @@ class PipelineOptions:
 class Turn:
     role: str  # buyer | agent
     text: str
+    at: datetime | None = None  # when it was sent, if the caller knows (repeated unanswered asks)
 
 
 @dataclass

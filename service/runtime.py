@@ -13,6 +13,7 @@ from functools import cached_property
 from pathlib import Path
 
 from knowledge_base.analytics import EventLog
+from knowledge_base.desk import DeskLog
 from knowledge_base.importer import ImportMode, ImportResult, RecoveryReport, UploadMode, file_digest
 from knowledge_base.index import index_dir
 from knowledge_base.jobs import BuildWorker, SubmittedImport, submit_import
@@ -21,15 +22,18 @@ from knowledge_base.parsing import ParseLimits
 from knowledge_base.quick_phrases import QuickPhraseBook, QuickPhraseLimits
 from knowledge_base.keys import KeyRing
 from knowledge_base.rulebook import RuleBook
+from knowledge_base.routing import RoutingBook
 from knowledge_base.rules import RuleLimits, rule_from_spec
 from knowledge_base.store import BuildJob, KbStore
 from models.batching import BatchingEncoder
 from models.encoder import Encoder, load_encoder
 from models.errors import ArtifactMismatch, BuildFailed, NotFound, SmartReplyError
+from models.escalation import EscalationDetector, EscalationModel
 from models.intent import IntentClassifier
 from models.normalize import normalize_text
 
 from .config import Settings
+from .desk import DeskAnnotator
 from .observability import Metrics
 from .pipeline import RuleHit, Suggester
 from .ranking import PipelineOptions
@@ -93,7 +97,8 @@ class Runtime:
                          version_ttl=self.settings.active_version_ttl, memory_budget=memory_budget,
                          on_cache_event=on_cache_event, intent_model=self.intent_model,
                          options=self.pipeline_options, rule_matcher=self._rule_hit,
-                         graph_min_phrasings=self.settings.search_graph_min_phrasings)
+                         graph_min_phrasings=self.settings.search_graph_min_phrasings,
+                         desk=DeskAnnotator(self.escalation_detector, self.routing))
 
     def warm(self, shop_ids: Sequence[str] | None = None,
              progress: Callable[[int, int], None] | None = None) -> list[WarmedShop]:
@@ -139,6 +144,31 @@ class Runtime:
         except (NotFound, ArtifactMismatch) as exc:
             logger.warning("no intent model (%s); run `smartreply train intent`", exc.message)
             return None
+
+    @cached_property
+    def escalation_model(self) -> EscalationModel | None:
+        """The escalation model (trained by set-up); without it only the cue lexicon and the
+        conversation rule escalate."""
+        try:
+            return EscalationModel.load(self.settings.escalation_dir, encoder_id=self.encoder.model_id)
+        except (NotFound, ArtifactMismatch) as exc:
+            logger.warning("no escalation model (%s); run `smartreply train escalation`", exc.message)
+            return None
+
+    @cached_property
+    def escalation_detector(self) -> EscalationDetector | None:
+        return EscalationDetector(self.escalation_model) if self.settings.escalation else None
+
+    @cached_property
+    def routing(self) -> RoutingBook:
+        """Shops' routing tables (分流), cached per shop for ``routing_table_ttl`` seconds."""
+        intents = [str(c) for c in self.intent_model.classes_] if self.intent_model is not None else None
+        return RoutingBook(self.store, ttl=self.settings.routing_table_ttl, intents=intents, normalise=normalize_text)
+
+    @cached_property
+    def desk(self) -> DeskLog:
+        """Desk events, response-time targets, conversation states, 客服绩效, routing/escalation counts."""
+        return DeskLog(self.store, flush=self.events.flush)
 
     def _rule_hit(self, shop_id: str, message: str, at, conversation_id, vector=None) -> RuleHit | None:
         _, explanation = self.rules.match(shop_id, message, at, conversation_id, query_vector=vector)

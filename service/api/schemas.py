@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.messages import Msg
 
@@ -18,6 +18,7 @@ __all__ = [
     "RulePatch", "RulePublic", "RuleList", "RuleChange", "ExplainRequest", "ReasonPublic", "RuleDecisionPublic",
     "RuleWinner", "ExplainResponse", "ShopSettingsPublic", "ShopSettingsIn", "UploadPreview", "EditOperation",
     "EditBatch", "HitTestRequest", "HitTestResponse", "RankedPublic", "MessagePublic", "DemoKeys", "KeyIdentity",
+    "RoutingPublic", "EscalationPublic", "EscalationReasonPublic",
 ]
 
 
@@ -135,6 +136,8 @@ class KbVersionList(BaseModel):
 class TurnIn(BaseModel):
     role: Literal["buyer", "agent"]
     text: str = Field(max_length=2000)
+    at: datetime | None = Field(None, description="When it was sent (optional): buyer messages left without a reply "
+                                                  "for a minute or more count as repeated unanswered asks.")
 
 
 class SuggestRequest(BaseModel):
@@ -182,6 +185,33 @@ class BlockedPublic(BaseModel):
     kinds: list[str]
 
 
+class RoutingPublic(BaseModel):
+    group: str = Field(description="The group of the shop's staff the message goes to, e.g. 售前 or 售后.")
+    reason: Literal["keyword", "escalation", "handoff", "category", "intent", "default"] = Field(
+        description="What decided: a keyword rule, the escalation group, 转人工 (handoff), the best FAQ answer's "
+        "category, the message's intent, or nothing (the default group).")
+    intent: str | None = Field(None, description="handoff / intent: the intent that decided.")
+    category: str | None = Field(None, description="category: the KB category that decided.")
+    keyword: str | None = Field(None, description="keyword: the keyword found in the message.")
+    confidence: float | None = Field(None, description="handoff / intent: the intent model's confidence.")
+
+
+class EscalationReasonPublic(BaseModel):
+    code: Literal["safety", "report_threat", "insult", "anger", "complaint", "refund_dispute", "delivery_dispute",
+                  "repeated_ask"]
+    source: Literal["lexicon", "model", "conversation"] = Field(
+        description="lexicon: a cue in the message; model: the escalation model; conversation: the turns.")
+    evidence: str = Field(description="The cue found, or what was counted in the conversation; empty for the model.")
+    score: float = Field(description="The model's probability that a person must handle it; 1 for a cue.")
+
+
+class EscalationPublic(BaseModel):
+    level: Literal["medium", "high"] = Field(
+        description="high: safety, a threat to report, an insult, or several reasons: handle at once; medium: "
+        "a person must answer, within the normal reply time.")
+    reasons: list[EscalationReasonPublic]
+
+
 class SuggestResponse(BaseModel):
     request_id: str
     shop_id: str
@@ -190,6 +220,12 @@ class SuggestResponse(BaseModel):
     intent: IntentPublic | None = Field(None, description="The message's intent under the platform model.")
     abstained: bool = Field(description="No FAQ answer reached suggest_threshold.")
     blocked: list[BlockedPublic] = Field(default_factory=list, description="Candidates the compliance guard removed.")
+    routing: RoutingPublic = Field(description="Where the message goes (分流): a group of the shop's routing table "
+                                               "and the rule that chose it.")
+    escalate: EscalationPublic | None = Field(
+        None, description="Null unless a person must handle this message now (anger, insults, complaints and threats "
+        "to report, refund or delivery disputes, safety, repeated unanswered asks); then every suggestion has "
+        "auto_reply false.")
     timings_ms: dict[str, float]
     test: bool = Field(False, description="The request was a test: not recorded for analytics.")
 
@@ -434,10 +470,21 @@ class ExplainResponse(BaseModel):
 class ShopSettingsPublic(BaseModel):
     shop_id: str
     timezone: str = Field(description="IANA time zone of the shop's rule windows, default Asia/Shanghai.")
+    first_response_target_seconds: int = Field(
+        description="First-response target: a waiting buyer is highlighted after this many seconds (default 30).")
+    reply_deadline_hours: int = Field(description="Every buyer message must be answered within this (default 48 h).")
+    deadline_warning_hours: int = Field(
+        description="The console warns this many hours before the reply deadline (default 24).")
 
 
 class ShopSettingsIn(BaseModel):
-    timezone: str = Field(examples=["Asia/Shanghai"])
+    """Only the fields sent are changed; null puts a target back to its default."""
+
+    model_config = ConfigDict(extra="forbid")
+    timezone: str | None = Field(None, examples=["Asia/Shanghai"])
+    first_response_target_seconds: int | None = Field(None, ge=5, le=3600)
+    reply_deadline_hours: int | None = Field(None, ge=1, le=168)
+    deadline_warning_hours: int | None = Field(None, ge=1, le=167)
 
 
 class EditOperation(BaseModel):

@@ -17,11 +17,14 @@ from ..ranking import SuggestContext, Turn, why
 from .schemas import (
     BlockedPublic,
     ErrorResponse,
+    EscalationPublic,
+    EscalationReasonPublic,
     HitTestRequest,
     HitTestResponse,
     IntentPublic,
     MessagePublic,
     RankedPublic,
+    RoutingPublic,
     SuggestionPublic,
     SuggestRequest,
     SuggestResponse,
@@ -33,7 +36,8 @@ router = APIRouter(prefix="/v1/shops/{shop_id}", tags=["suggestions"])
 @router.post("/suggestions", response_model=SuggestResponse,
              responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})
 def suggest(shop_id: AgentShop, body: SuggestRequest, runtime: RuntimeDep, request: Request) -> SuggestResponse:
-    """Best FAQ answers for the message, best first, at most one per entry.
+    """Best FAQ answers for the message, best first, at most one per entry; where the message goes
+    (``routing``) and whether a person must handle it now (``escalate``: then nothing is auto_reply).
 
     Each request is recorded for analytics with the buyer's PII masked; ``request_id`` is what
     ``POST …/feedback`` refers to.
@@ -44,7 +48,7 @@ def suggest(shop_id: AgentShop, body: SuggestRequest, runtime: RuntimeDep, reque
         raise InvalidRequest(M("request.too_long", field="message", limit=settings.max_message_chars))
     if body.top_k > settings.max_top_k:
         raise InvalidRequest(M("request.at_most", field="top_k", limit=settings.max_top_k))
-    context = SuggestContext(turns=[Turn(t.role, t.text) for t in body.turns], variables=body.variables,
+    context = SuggestContext(turns=[Turn(t.role, t.text, t.at) for t in body.turns], variables=body.variables,
                              conversation_id=body.conversation_id, at=body.at)
     result = runtime.suggester.suggest(shop_id, body.message, top_k=body.top_k, context=context)
     request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
@@ -58,7 +62,12 @@ def suggest(shop_id: AgentShop, body: SuggestRequest, runtime: RuntimeDep, reque
             entry_ids=[s.entry_id for s in result.suggestions], scores=[s.score for s in result.suggestions],
             confidence=float(getattr(top, "confidence", top.score)) if top else None,
             intent=getattr(top, "intent", None) if top else None,
-            latency_ms=round((time.perf_counter() - started) * 1000, 3)))
+            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            conversation_id=body.conversation_id, message_intent=result.intent.intent if result.intent else None,
+            escalate_level=result.escalate.level if result.escalate else None,
+            escalate_reasons=tuple(result.escalate.codes) if result.escalate else (),
+            route_group=result.routing.group if result.routing else None,
+            route_reason=result.routing.reason if result.routing else None))
     return SuggestResponse(
         request_id=request_id,
         shop_id=shop_id,
@@ -68,6 +77,9 @@ def suggest(shop_id: AgentShop, body: SuggestRequest, runtime: RuntimeDep, reque
         abstained=result.abstained,
         blocked=[BlockedPublic(entry_id=b.entry_id, source=b.source, kinds=b.kinds,
                                reason=_blocked_reason(b.kinds, b.reason, request)) for b in result.blocked],
+        routing=RoutingPublic(**vars(result.routing)),
+        escalate=EscalationPublic(level=result.escalate.level, reasons=[
+            EscalationReasonPublic(**vars(r)) for r in result.escalate.reasons]) if result.escalate else None,
         timings_ms=result.timings_ms,
         test=body.test,
     )
