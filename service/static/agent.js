@@ -3,16 +3,17 @@
 import {
   api, applyI18n, authProblem, checkKey, put, codePoints, h, has, initChrome, loadCapabilities, say, settings, shopPath, t,
 } from "./common.js";
+import * as desk from "./desk.js";
 
 const $ = (id) => document.getElementById(id);
 
 // -- conversations (client-side until a real IM is connected) -------------------------------------
-let nextConvId = 1;
 function makeConv(name, order, history = []) {
   return {
-    id: `c-${nextConvId++}`, name, order: { ...order }, unread: 0,
+    id: desk.newConversationId(), name, order: { ...order }, unread: 0,
     messages: history.map(([role, text]) => ({ role, text, at: Date.now() })),
     lastBuyerAt: null, sugg: null, inserted: null, pendingFeedback: false, draft: "",
+    closed: false, escalate: null, routing: null,  // desk.js: 已关闭, the pending message's escalation, 分流
   };
 }
 const sampleConvs = () => [
@@ -28,45 +29,43 @@ const sampleConvs = () => [
 const convKey = () => `smartreply.convs.${settings.shop}`;
 function saveConvs() {
   try {
-    localStorage.setItem(convKey(), JSON.stringify({ active, next: nextConvId,
-      convs: convs.map(({ id, name, order, unread, messages, draft }) => ({ id, name, order, unread, messages: messages.slice(-200), draft })) }));
+    localStorage.setItem(convKey(), JSON.stringify({ active,
+      convs: convs.map(({ id, name, order, unread, messages, draft, closed, escalate, routing }) => ({
+        id, name, order, unread, messages: messages.slice(-200), draft, closed, escalate, routing })) }));
   } catch { /* storage full or disabled: the page still works */ }
 }
 function restoreConvs() {
   try {
     const saved = JSON.parse(localStorage.getItem(convKey()) || "null");
     if (!saved || !Array.isArray(saved.convs) || !saved.convs.length) return null;
-    nextConvId = Math.max(saved.next || 1, nextConvId);
     active = Math.min(saved.active || 0, saved.convs.length - 1);
+    // The desk's state of a conversation (closed, the pending message's escalation, its routing) is
+    // kept too: it describes the messages, not stale suggestions.
     return saved.convs.map((c) => ({ ...makeConv(c.name, c.order), id: c.id, unread: c.unread || 0,
-      messages: c.messages || [], draft: c.draft || "" }));
+      messages: c.messages || [], draft: c.draft || "", closed: Boolean(c.closed), escalate: c.escalate || null,
+      routing: c.routing || null }));
   } catch { return null; }
 }
 let active = 0;
 let convs = restoreConvs() || sampleConvs();
 const conv = () => convs[active];
 
+// The list is grouped 待回复 / 已回复 / 已关闭, escalated and longest-waiting first (desk.js); "next"
+// and "previous" follow that order.
 function renderConvList() {
-  const ul = $("conv-list");
-  put(ul, ...convs.map((c, i) => {
-    const last = c.messages[c.messages.length - 1];
-    return h("li", {
-      role: "option", "aria-selected": String(i === active), tabindex: i === active ? "0" : "-1",
-      class: i === active ? "active" : "", dataset: { index: i, conv: c.id },
-      onclick: () => selectConv(i),
-      onkeydown: (ev) => {
-        if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); selectConv(i); $("draft").focus(); }
-        if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
-          ev.preventDefault(); selectConv((i + (ev.key === "ArrowDown" ? 1 : -1) + convs.length) % convs.length);
-          ul.querySelector("[aria-selected=true]")?.focus();
-        }
-      },
+  const box = $("conv-list");
+  desk.renderConversationList(box, convs, active, {
+    select: (i) => selectConv(i),
+    keydown: (ev, i) => {
+      if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); selectConv(i); $("draft").focus(); }
+      if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+        ev.preventDefault(); selectConv(desk.neighbour(convs, i, ev.key === "ArrowDown" ? 1 : -1));
+        box.querySelector("[aria-selected=true]")?.focus();
+      }
     },
-    h("span", { class: "conv-name" }, c.name),
-    c.unread ? h("span", { class: "unread", "aria-label": t("agent.unread", { n: c.unread }) }, c.unread) : null,
-    h("span", { class: "conv-last" }, last ? last.text : t("agent.noMessages")));
-  }));
+  });
 }
+const nextConv = (step) => desk.neighbour(convs, active, step);
 
 function selectConv(i) {
   const draft = $("draft");
@@ -83,6 +82,8 @@ function selectConv(i) {
 
 function renderMessages() {
   $("chat-title").textContent = `${conv().name}`;
+  desk.renderDeskBanner($("desk-banner"), conv());
+  $("conv-close").disabled = conv().closed;
   const q = $("history-search").hidden ? "" : $("history-q").value.trim();
   let hits = 0;
   put($("messages"), ...conv().messages.map((m) => {
@@ -149,18 +150,23 @@ async function requestSuggestions(c, message) {
   try {
     // The order panel's variables go to the server (it fills them); the page fills whatever is left.
     const variables = Object.fromEntries(Object.entries(VARS).map(([k, f]) => [k, (f(c.order) || "").trim()]).filter(([, v]) => v));
-    const turns = c.messages.slice(0, -1).slice(-6).map((m) => ({ role: m.role, text: m.text.slice(0, 2000) }));
-    const res = await api(shopPath("/suggestions"), { method: "POST", body: { message, top_k: 3, variables, turns, conversation_id: c.id } });
+    const sent = c.messages[c.messages.length - 1];
+    const turns = c.messages.slice(0, -1).slice(-6).map((m) => ({ role: m.role, text: m.text.slice(0, 2000), at: new Date(m.at).toISOString() }));
+    const res = await api(shopPath("/suggestions"), { method: "POST", body: { message, top_k: 3, variables, turns,
+      conversation_id: c.id, at: sent ? new Date(sent.at).toISOString() : undefined } });
     c.sugg = { request_id: res.request_id, list: res.suggestions, message, kb_version: res.kb_version,
       server_ms: res.timings_ms?.total, client_ms: performance.now() - t0 };
     c.pendingFeedback = true;
+    if (res.routing) c.routing = res.routing;
+    if (res.escalate) c.escalate = res.escalate;  // stays until the agent answers
   } catch (err) {
     const problem = authProblem(err);
     c.sugg = { error: problem ? t(problem, { shop: settings.shop }) : err.code === "no_active_kb" || err.status === 404 ? t("agent.noKb") : err.message,
       list: [], message };
   }
-  if (c === conv() && seq === suggSeq) renderSuggestions();
-  else if (c === conv()) renderSuggestions();
+  if (c.shownPending) { desk.messageShown(c, c.shownPending, c.sugg?.request_id); c.shownPending = null; }
+  renderConvList();
+  if (c === conv()) { renderSuggestions(); desk.renderDeskBanner($("desk-banner"), c); }
 }
 
 function suggestionView(s, i) {
@@ -216,7 +222,10 @@ function insertSuggestion(i) {
 // -- buyer simulator ------------------------------------------------------------------------------
 function buyerSays(c, text) {
   if (c.pendingFeedback && c.sugg?.request_id) recordFeedback(c, "ignored", "");  // unanswered suggestions
-  c.messages.push({ role: "buyer", text, at: Date.now() });
+  const message = { role: "buyer", text, at: Date.now() };
+  c.messages.push(message);
+  c.closed = false;  // a buyer message opens a closed conversation again
+  c.shownPending = message;  // reported as shown once its suggestion request is known
   c.lastBuyerAt = performance.now();
   c.inserted = null;
   if (c !== conv()) c.unread += 1;
@@ -269,6 +278,16 @@ $("replay-file").addEventListener("change", async (ev) => {
     await new Promise((r) => setTimeout(r, 400));
   }
   say(t("agent.replayDone", { n: turns.length }));
+});
+
+$("conv-close").addEventListener("click", () => {
+  const c = conv();
+  if (c.closed) return;
+  c.closed = true;
+  c.escalate = null;
+  desk.conversationClosed(c);
+  renderAll();
+  say(t("desk.closed", { name: c.name }));
 });
 
 $("conv-new").addEventListener("click", () => {
@@ -399,6 +418,8 @@ function deliver(text, override) {
   const ins = c.inserted;
   const action = ins ? (ins.text === text ? "accepted" : "edited") : "own_reply";
   c.messages.push({ role: "agent", text, at: Date.now(), override });
+  desk.replySent(c, action, c.sugg?.request_id);
+  c.escalate = null;
   recordFeedback(c, action, text);
   c.inserted = null;
   $("draft").value = "";
@@ -421,7 +442,7 @@ $("draft").addEventListener("keydown", (ev) => {
   if (ev.key === "Tab" && !ev.shiftKey && !ev.altKey && !ev.ctrlKey) {
     if (tabEscape) { tabEscape = false; return; }          // leave the input: normal focus move
     ev.preventDefault();
-    selectConv(active + 1);
+    selectConv(nextConv(1));
     return;
   }
   tabEscape = false;
@@ -437,7 +458,7 @@ document.addEventListener("keydown", (ev) => {
   }
   if (ev.altKey && (ev.key === "ArrowDown" || ev.key === "ArrowUp")) {
     ev.preventDefault();
-    selectConv(active + (ev.key === "ArrowDown" ? 1 : -1));
+    selectConv(nextConv(ev.key === "ArrowDown" ? 1 : -1));
     return;
   }
   if (ev.altKey && !ev.ctrlKey && /^Digit[1-9]$/.test(ev.code)) {
@@ -499,11 +520,13 @@ async function start() {
       for (const c of convs) c.sugg = null;
       $("draft").value = conv().draft;
       loadPhrases();
+      desk.loadTargets().then(renderConvList);  // and its own response-time targets
     }
     renderAll(); renderPhrases(); checkDraft();
   });
   await loadCapabilities();
   await checkKey();
+  await desk.loadTargets();
   $("draft").value = conv().draft || "";
   renderAll();
   applyI18n();
@@ -511,6 +534,7 @@ async function start() {
   const last = conv().messages[conv().messages.length - 1];
   if (last && last.role === "buyer") requestSuggestions(conv(), last.text);
   window.addEventListener("pagehide", () => { conv().draft = $("draft").value; saveConvs(); });
+  desk.startTicker($("conv-list"), () => convs);
   document.body.dataset.ready = "true";
 }
 start();

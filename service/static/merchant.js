@@ -4,9 +4,10 @@ import {
   api, applyI18n, checkKey, confirmDialog, download, fmtTime, formDialog, h, has, initChrome, loadCapabilities,
   problemNote, put, say, settings, shopPath, t,
 } from "./common.js";
+import { deskAnalyticsPanels, initPerformance, loadPerformance, loadRouting } from "./desk-merchant.js";
 
 const $ = (id) => document.getElementById(id);
-const VIEWS = ["kb", "entries", "hit", "phrases", "rules", "analytics"];
+const VIEWS = ["kb", "entries", "hit", "phrases", "rules", "analytics", "routing", "performance"];
 const loaded = {};
 
 function showView() {
@@ -494,7 +495,7 @@ async function loadAnalytics() {
   const body = $("analytics-body");
   const days = $("a-days").value;
   const parts = [];
-  if (!has(`${A}/hot-questions`) && !has(`${A}/unanswered`) && !has(`${A}/adoption`)) {
+  if (!has(`${A}/hot-questions`) && !has(`${A}/unanswered`) && !has(`${A}/adoption`) && !has(`${A}/routing`)) {
     put(body, h("p", { class: "note", "data-testid": "analytics-unavailable" }, t("m.analyticsUnavailable")));
     return;
   }
@@ -529,6 +530,7 @@ async function loadAnalytics() {
           c.examples.length > 1 ? h("div", { class: "small muted" }, c.examples.slice(1, 4).join(" / ")) : null))) : h("p", { class: "muted" }, t("common.none"))));
     } catch (err) { parts.push(errorNote(err)); }
   }
+  parts.push(...await deskAnalyticsPanels(days));  // routing and escalation per day (desk-merchant.js)
   put(body, ...parts);
 }
 async function clusterAction(c, action, body) {
@@ -599,7 +601,9 @@ function hotChart(r) {
 $("a-refresh").addEventListener("click", loadAnalytics);
 $("a-days").addEventListener("change", loadAnalytics);
 
-const LOADERS = { kb: loadVersions, entries: loadEntries, hit: () => {}, phrases: loadPhrases, rules: loadRules, analytics: loadAnalytics };
+const LOADERS = { kb: loadVersions, entries: loadEntries, hit: () => {}, phrases: loadPhrases, rules: loadRules, analytics: loadAnalytics,
+  routing: loadRouting, performance: loadPerformance };
+initPerformance();
 
 async function start() {
   initChrome(() => { for (const k of VIEWS) loaded[k] = false; showView(); });
