@@ -130,9 +130,10 @@ def tune_thresholds(model: EscalationModel, messages: list[LabelledMessage], vec
             key = (round(f1, 6), round(precision, 6), threshold, weak)
             if best is None or key > best[0]:
                 raw_precision = tp / max(1, tp + fp)
-                best = (key, {"f1": round(f1, 4), "precision": round(raw_precision, 4), "recall": round(recall, 4),
-                              "precision_at_base_rate": round(precision, 4), "base_rate": base_rate,
-                              "messages": len(messages)})
+                raw_f1 = 2 * raw_precision * recall / (raw_precision + recall) if tp else 0.0
+                best = (key, {"precision": round(raw_precision, 4), "recall": round(recall, 4), "f1": round(raw_f1, 4),
+                              "precision_at_base_rate": round(precision, 4), "f1_at_base_rate": round(f1, 4),
+                              "base_rate": base_rate, "messages": len(messages)})
     assert best is not None
     model.threshold_, model.weak_threshold_ = best[0][2], best[0][3]
     return best[1]
