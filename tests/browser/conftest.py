@@ -95,11 +95,13 @@ class Watch:
 
 
 def open_page(browser, live: Live, path: str, *, viewport: str = "1366x768", shop: str = "demo",
-              scope: str | None = "admin", lang: str = "zh", expected: set[int] | None = None):
+              scope: str | None = "admin", lang: str = "zh", expected: set[int] | None = None,
+              clock: bool = False):
     """A fresh context (settings in localStorage) on `path`, with console errors and bad responses watched.
 
     Each console keeps its own key per shop (``smartreply.key.<console>.<shop>``): ``scope`` is the key
-    put in this page's console (None: no key at all)."""
+    put in this page's console (None: no key at all). ``clock``: the page's time is Playwright's
+    (``page.clock.fast_forward`` moves it on)."""
     context = browser.new_context(viewport=VIEWPORTS[viewport], locale="zh-CN", accept_downloads=True)
     console = "agent" if path.startswith("/console/agent") else "merchant"
     settings = {"smartreply.shop": shop, "smartreply.lang": lang}
@@ -125,6 +127,8 @@ def open_page(browser, live: Live, path: str, *, viewport: str = "1366x768", sho
             watch.bad_responses.append(f"{res.request.method} {res.url} -> {res.status}")
 
     page.on("response", on_response)
+    if clock:
+        page.clock.install()
     page.goto(live.base + path)
     page.wait_for_selector("body[data-ready=true]")
     return page, watch
