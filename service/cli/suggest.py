@@ -22,9 +22,13 @@ def suggest(
     with cli_errors():
         runtime = runtime_with_encoder(settings)
         result = runtime.suggester.suggest(shop, message, top_k=top_k)
+    routing = vars(result.routing) if result.routing else None
+    escalate = ({"level": result.escalate.level, "reasons": [vars(r) for r in result.escalate.reasons]}
+                if result.escalate else None)
     if as_json:
         typer.echo(json.dumps({"kb_version": result.kb_version,
                                "suggestions": [vars(s) for s in result.suggestions],
+                               "routing": routing, "escalate": escalate,
                                "timings_ms": result.timings_ms}, ensure_ascii=False, indent=2))
         return
     if not result.suggestions:
@@ -32,3 +36,9 @@ def suggest(
     for rank, s in enumerate(result.suggestions, start=1):
         typer.echo(f"{rank}. [{s.score:.3f}] {s.entry_id} {s.question}  (matched: {s.matched_question})")
         typer.echo(f"   {s.answer}")
+    if routing:
+        why = routing["intent"] or routing["category"] or routing["keyword"] or ""
+        typer.echo(f"routing: {routing['group']} ({routing['reason']}{' ' + why if why else ''})")
+    if escalate:
+        typer.echo(f"escalate: {escalate['level']} ({', '.join(r['code'] for r in escalate['reasons'])}); "
+                   "no suggestion is auto-replied")

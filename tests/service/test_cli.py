@@ -34,6 +34,12 @@ def test_import_then_suggest_then_versions(cli):
     r = cli("suggest", "--shop", "s1", "--top-k", "1", "可以开发票吗")
     assert r.exit_code == 0
     assert r.output.startswith("1. [") and "发票" in r.output and "2. [" not in r.output
+    assert "routing: 售后 (intent 发票)" in r.output and "escalate:" not in r.output
+
+    r = cli("suggest", "--shop", "s1", "--json", "你们卖假货，我要去12315投诉")
+    body = json.loads(r.output)
+    assert body["escalate"]["level"] == "high" and body["routing"]["reason"] == "escalation"
+    assert not any(s["auto_reply"] for s in body["suggestions"])
 
     r = cli("kb", "versions", "--shop", "s1")
     assert r.exit_code == 0
