@@ -638,13 +638,17 @@ class KbStore:
         if unknown:
             raise ValueError(f"unknown desk settings {sorted(unknown)}")
         self.ensure_shop(shop_id)
-        key = shop_desk_settings.c.shop_id == shop_id
-        for _ in range(2):  # portable upsert: UPDATE, else INSERT; a concurrent INSERT → UPDATE again
+        self._upsert(shop_desk_settings, {"shop_id": shop_id}, {**values, "updated_at": _now()})
+
+    def _upsert(self, table: Table, key: dict[str, object], values: dict[str, object]) -> None:
+        """Portable upsert: UPDATE the row with ``key``, else INSERT it; a concurrent INSERT → UPDATE again."""
+        where = and_(*(table.c[k] == v for k, v in key.items()))
+        for _ in range(2):
             try:
                 with self.engine.begin() as conn:
-                    if conn.execute(update(shop_desk_settings).where(key).values(**values, updated_at=_now())).rowcount:
+                    if conn.execute(update(table).where(where).values(**values)).rowcount:
                         return
-                    conn.execute(insert(shop_desk_settings).values(shop_id=shop_id, **values, updated_at=_now()))
+                    conn.execute(insert(table).values(**key, **values))
                     return
             except IntegrityError:
                 continue
@@ -737,19 +741,8 @@ class KbStore:
         return {r.rule_id: datetime.fromtimestamp(r.fired_ts, UTC) for r in rows}
 
     def record_fire(self, shop_id: str, conversation_id: str, rule_id: str, at: datetime) -> None:
-        values = {"fired_at": at.astimezone(UTC), "fired_ts": at.timestamp()}
-        key = ((rule_fires.c.shop_id == shop_id) & (rule_fires.c.conversation_id == conversation_id)
-               & (rule_fires.c.rule_id == rule_id))
-        for _ in range(2):  # portable upsert: UPDATE, else INSERT; a concurrent INSERT → UPDATE again
-            try:
-                with self.engine.begin() as conn:
-                    if conn.execute(update(rule_fires).where(key).values(**values)).rowcount:
-                        return
-                    conn.execute(insert(rule_fires).values(shop_id=shop_id, conversation_id=conversation_id,
-                                                           rule_id=rule_id, **values))
-                    return
-            except IntegrityError:
-                continue
+        self._upsert(rule_fires, {"shop_id": shop_id, "conversation_id": conversation_id, "rule_id": rule_id},
+                     {"fired_at": at.astimezone(UTC), "fired_ts": at.timestamp()})
 
 
 def _msg_json(value: str | Msg) -> dict | None:

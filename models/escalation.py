@@ -21,11 +21,7 @@ pickle); the manifest names the encoder and carries the two decision thresholds 
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import shutil
-import tempfile
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -35,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from models.errors import ArtifactMismatch, NotFound, SmartReplyError
+from models.errors import ArtifactMismatch, SmartReplyError
+from models.linear import fit_softmax, load_model_folder, save_model_folder, softmax_proba
 
 __all__ = [
     "REASONS", "LEVELS", "EscalationReason", "Escalation", "EscalationModel", "EscalationDetector", "Cue",
@@ -298,21 +295,14 @@ class EscalationModel:
         self.random_state = random_state
 
     def fit(self, vectors: np.ndarray, labels: Sequence[str]) -> EscalationModel:
-        from sklearn.linear_model import LogisticRegression
-
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or len(vectors) != len(labels):
             raise ValueError(f"vectors {vectors.shape} and {len(labels)} labels do not match")
         if self.NONE not in labels or len(set(labels)) < 2:
             raise ValueError("an escalation model needs 'none' examples and at least one reason")
-        model = LogisticRegression(C=self.C, max_iter=self.max_iter, class_weight=self.class_weight,
-                                   random_state=self.random_state)
-        model.fit(vectors, list(labels))
-        self.classes_ = np.array(model.classes_, dtype=str)
-        coef, intercept = model.coef_.astype(np.float32), model.intercept_.astype(np.float32)
-        if len(self.classes_) == 2:  # one row for two classes; keep the softmax form
-            coef, intercept = np.vstack([-coef, coef]) / 2, np.array([-intercept[0], intercept[0]], np.float32) / 2
-        self.coef_, self.intercept_ = coef, intercept
+        self.classes_, self.coef_, self.intercept_ = fit_softmax(
+            vectors, labels, C=self.C, max_iter=self.max_iter, class_weight=self.class_weight,
+            random_state=self.random_state)
         self.none_index_ = int(np.flatnonzero(self.classes_ == self.NONE)[0])
         self.threshold_ = 0.5
         self.weak_threshold_ = 0.5
@@ -324,10 +314,7 @@ class EscalationModel:
 
     def predict_proba(self, vectors: np.ndarray) -> np.ndarray:
         self._check_fitted()
-        logits = np.asarray(vectors, dtype=np.float32) @ self.coef_.T + self.intercept_
-        logits -= logits.max(axis=1, keepdims=True)
-        exp = np.exp(logits)
-        return exp / exp.sum(axis=1, keepdims=True)
+        return softmax_proba(vectors, self.coef_, self.intercept_)
 
     def score(self, vector: np.ndarray) -> tuple[float, str]:
         """(P(escalate), the most likely reason) of one L2-normalised vector."""
@@ -339,38 +326,19 @@ class EscalationModel:
     def save(self, folder: Path, *, encoder_id: str, metadata: dict[str, Any] | None = None) -> Path:
         """Write ``escalation.npz`` + ``manifest.json`` into ``folder`` atomically."""
         self._check_fitted()
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-        np.savez(tmp / "escalation.npz", coef=self.coef_, intercept=self.intercept_)
-        manifest = {
+        return save_model_folder(folder, "escalation.npz", {"coef": self.coef_, "intercept": self.intercept_}, {
             "format": ESCALATION_FORMAT, "encoder_id": encoder_id, "classes": self.classes_.tolist(),
             "dim": int(self.coef_.shape[1]), "threshold": self.threshold_, "weak_threshold": self.weak_threshold_,
             "params": {"C": self.C, "max_iter": self.max_iter, "class_weight": self.class_weight,
                        "random_state": self.random_state},
             "created_at": datetime.now(UTC).isoformat(), **(metadata or {}),
-        }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), "utf-8")
-        old = folder.with_name(f".{folder.name}.old")
-        if folder.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(folder, old)
-        os.replace(tmp, folder)
-        shutil.rmtree(old, ignore_errors=True)
-        return folder
+        })
 
     @classmethod
     def load(cls, folder: Path, *, encoder_id: str) -> EscalationModel:
-        manifest_path = folder / "manifest.json"
-        if not manifest_path.is_file():
-            raise NotFound(f"no escalation model at {folder}; train one with `smartreply train escalation`")
-        manifest = json.loads(manifest_path.read_text("utf-8"))
-        if manifest.get("format") != ESCALATION_FORMAT:
-            raise ArtifactMismatch(f"{folder}: format {manifest.get('format')!r}, expected {ESCALATION_FORMAT!r}")
-        if manifest.get("encoder_id") != encoder_id:
-            raise ArtifactMismatch(f"{folder}: trained on vectors of {manifest.get('encoder_id')!r}, the service "
-                                   f"runs {encoder_id!r}; retrain with `smartreply train escalation`")
-        with np.load(folder / "escalation.npz", allow_pickle=False) as data:
-            coef, intercept = data["coef"], data["intercept"]
+        manifest, arrays = load_model_folder(folder, "escalation.npz", fmt=ESCALATION_FORMAT, encoder_id=encoder_id,
+                                             what="escalation model", command="smartreply train escalation")
+        coef, intercept = arrays["coef"], arrays["intercept"]
         params = manifest.get("params", {})
         model = cls(**{k: params[k] for k in ("C", "max_iter", "class_weight", "random_state") if k in params})
         model.classes_ = np.array(manifest["classes"], dtype=str)

@@ -10,10 +10,6 @@ names the encoder whose vectors it was trained on; ``load`` refuses another one.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from models.errors import ArtifactMismatch, NotFound, SmartReplyError
+from models.errors import ArtifactMismatch, SmartReplyError
+from models.linear import fit_softmax, load_model_folder, save_model_folder, softmax_proba
 
 __all__ = ["IntentClassifier", "IntentPrediction", "INTENT_FORMAT", "data_digest"]
 
@@ -49,30 +46,19 @@ class IntentClassifier:
     # -- learning ------------------------------------------------------------------------------
     def fit(self, vectors: np.ndarray, labels: Sequence[str]) -> IntentClassifier:
         """Learn from L2-normalised sentence vectors (n, dim) and their intent labels."""
-        from sklearn.linear_model import LogisticRegression
-
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or len(vectors) != len(labels):
             raise ValueError(f"vectors {vectors.shape} and {len(labels)} labels do not match")
         if len(set(labels)) < 2:
             raise ValueError("an intent model needs at least two intents")
-        model = LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.random_state)
-        model.fit(vectors, list(labels))
-        self.classes_ = np.array(model.classes_, dtype=str)
-        self.coef_ = model.coef_.astype(np.float32)
-        self.intercept_ = model.intercept_.astype(np.float32)
-        if len(self.classes_) == 2:  # sklearn stores one row for two classes; keep the softmax form
-            self.coef_ = np.vstack([-self.coef_, self.coef_]) / 2
-            self.intercept_ = np.array([-self.intercept_[0], self.intercept_[0]], dtype=np.float32) / 2
+        self.classes_, self.coef_, self.intercept_ = fit_softmax(
+            vectors, labels, C=self.C, max_iter=self.max_iter, random_state=self.random_state)
         return self
 
     # -- prediction ----------------------------------------------------------------------------
     def predict_proba(self, vectors: np.ndarray) -> np.ndarray:
         self._check_fitted()
-        logits = np.asarray(vectors, dtype=np.float32) @ self.coef_.T + self.intercept_
-        logits -= logits.max(axis=1, keepdims=True)
-        exp = np.exp(logits)
-        return exp / exp.sum(axis=1, keepdims=True)
+        return softmax_proba(vectors, self.coef_, self.intercept_)
 
     def predict(self, vectors: np.ndarray) -> np.ndarray:
         proba = self.predict_proba(vectors)
@@ -95,10 +81,7 @@ class IntentClassifier:
     def save(self, folder: Path, *, encoder_id: str, metadata: dict[str, Any] | None = None) -> Path:
         """Write ``intent.npz`` + ``manifest.json`` into ``folder`` atomically."""
         self._check_fitted()
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-        np.savez(tmp / "intent.npz", coef=self.coef_, intercept=self.intercept_)
-        manifest = {
+        return save_model_folder(folder, "intent.npz", {"coef": self.coef_, "intercept": self.intercept_}, {
             "format": INTENT_FORMAT,
             "encoder_id": encoder_id,
             "classes": self.classes_.tolist(),
@@ -106,31 +89,13 @@ class IntentClassifier:
             "params": {"C": self.C, "max_iter": self.max_iter, "random_state": self.random_state},
             "created_at": datetime.now(UTC).isoformat(),
             **(metadata or {}),
-        }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), "utf-8")
-        # A directory cannot be replaced over a non-empty one: move the old aside first. A crash in
-        # between leaves no model at `folder` (load then says so) but never a half-written one.
-        old = folder.with_name(f".{folder.name}.old")
-        if folder.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(folder, old)
-        os.replace(tmp, folder)
-        shutil.rmtree(old, ignore_errors=True)
-        return folder
+        })
 
     @classmethod
     def load(cls, folder: Path, *, encoder_id: str) -> IntentClassifier:
-        manifest_path = folder / "manifest.json"
-        if not manifest_path.is_file():
-            raise NotFound(f"no intent model at {folder}; train one with `smartreply train intent`")
-        manifest = json.loads(manifest_path.read_text("utf-8"))
-        if manifest.get("format") != INTENT_FORMAT:
-            raise ArtifactMismatch(f"{folder}: format {manifest.get('format')!r}, expected {INTENT_FORMAT!r}")
-        if manifest.get("encoder_id") != encoder_id:
-            raise ArtifactMismatch(f"{folder}: trained on vectors of {manifest.get('encoder_id')!r}, the service "
-                                   f"runs {encoder_id!r}; retrain with `smartreply train intent`")
-        with np.load(folder / "intent.npz", allow_pickle=False) as data:
-            coef, intercept = data["coef"], data["intercept"]
+        manifest, arrays = load_model_folder(folder, "intent.npz", fmt=INTENT_FORMAT, encoder_id=encoder_id,
+                                             what="intent model", command="smartreply train intent")
+        coef, intercept = arrays["coef"], arrays["intercept"]
         params = manifest.get("params", {})
         model = cls(**{k: params[k] for k in ("C", "max_iter", "random_state") if k in params})
         model.classes_ = np.array(manifest["classes"], dtype=str)

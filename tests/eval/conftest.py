@@ -41,3 +41,16 @@ def require_shared(*relative: str) -> list[Path]:
         pytest.skip(f"real evaluation data not found ({', '.join(missing)}); set SMARTREPLY_EVAL_DATA or put "
                     f"the shared data at {SHARED_DATA}")
     return paths
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch, fixtures):
+    """``smartreply …`` through typer's runner, with the fixtures as the data root."""
+    from typer.testing import CliRunner
+
+    from service.cli import app
+
+    monkeypatch.setenv("SMARTREPLY_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("SMARTREPLY_EVAL_DATA", str(fixtures))
+    runner = CliRunner()
+    return lambda *args: runner.invoke(app, list(args))

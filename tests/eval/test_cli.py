@@ -6,17 +6,7 @@ import hashlib
 import json
 
 import pytest
-from typer.testing import CliRunner
 
-from service.cli import app
-
-
-@pytest.fixture
-def cli(tmp_path, monkeypatch, fixtures):
-    monkeypatch.setenv("SMARTREPLY_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("SMARTREPLY_EVAL_DATA", str(fixtures))
-    runner = CliRunner()
-    return lambda *args: runner.invoke(app, list(args))
 
 
 BASELINES = ["--system", "most-frequent", "--system", "bm25", "--system", "tfidf-char"]

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import json
 
-import pytest
-from typer.testing import CliRunner
 
 from eval.escalation import load_buyer_turns
 from models.normalize import normalize_text
-from service.cli import app
 from training.train_escalation import (
     DEFAULT_ESCALATION_DATA,
     DEFAULT_ESCALATION_DEV,
@@ -41,14 +38,6 @@ LABELLED = [
     {"text": "人呢", "label": "repeated_ask", "turns": [{"role": "buyer", "text": "请问能开发票吗"},
                                                        {"role": "buyer", "text": "在吗"}]},
 ]
-
-
-@pytest.fixture
-def cli(tmp_path, monkeypatch, fixtures):
-    monkeypatch.setenv("SMARTREPLY_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("SMARTREPLY_EVAL_DATA", str(fixtures))
-    runner = CliRunner()
-    return lambda *args: runner.invoke(app, list(args))
 
 
 def test_escalation_run_beside_the_keyword_baseline(cli, tmp_path):
