@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-
 from eval.escalation import load_buyer_turns
 from models.normalize import normalize_text
 from training.train_escalation import (
