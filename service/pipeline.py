@@ -26,7 +26,6 @@ from models.intent import IntentClassifier, IntentPrediction
 from models.normalize import normalize_text
 
 from .desk import DeskAnnotator
-
 from .ranking import (
     PipelineOptions,
     ShopRanking,

@@ -140,10 +140,8 @@ export function fillVariables(text, order) {
 
 // -- suggestions ----------------------------------------------------------------------------------
 const SOURCE = { kb: "src.kb", faq: "src.kb", quick_phrase: "src.qp", rule: "src.rule", template: "src.tpl", intent_template: "src.tpl" };
-let suggSeq = 0;
 
 async function requestSuggestions(c, message) {
-  const seq = ++suggSeq;
   c.sugg = { loading: true, list: [], message };
   if (c === conv()) renderSuggestions();
   const t0 = performance.now();
