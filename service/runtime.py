@@ -28,7 +28,7 @@ from knowledge_base.store import BuildJob, KbStore
 from models.batching import BatchingEncoder
 from models.encoder import Encoder, load_encoder
 from models.errors import ArtifactMismatch, BuildFailed, NotFound, SmartReplyError
-from models.escalation import EscalationDetector, EscalationModel
+from models.escalation import Escalation, EscalationDetector, EscalationModel
 from models.intent import IntentClassifier
 from models.normalize import normalize_text
 
@@ -158,6 +158,15 @@ class Runtime:
     @cached_property
     def escalation_detector(self) -> EscalationDetector | None:
         return EscalationDetector(self.escalation_model) if self.settings.escalation else None
+
+    def escalation_of(self, message: str) -> Escalation | None:
+        """Whether a person must handle ``message`` now, outside the suggestion pipeline (auto-reply rules)."""
+        detector = self.escalation_detector
+        if detector is None:
+            return None
+        text = normalize_text(message)
+        vector = self.encoder.encode([text])[0] if detector.model is not None else None
+        return detector.detect(text, vector)
 
     @cached_property
     def routing(self) -> RoutingBook:

@@ -21,6 +21,7 @@ from .schemas import (
     RulePublic,
     RuleWinner,
     RevisionList,
+    escalation_public,
 )
 
 router = APIRouter(prefix="/v1/shops/{shop_id}/rules", tags=["auto-reply rules"])
@@ -62,18 +63,32 @@ def create_rule(shop_id: AdminShop, body: RuleIn, runtime: RuntimeDep) -> RuleCh
     return RuleChange(shop_id=shop_id, revision=revision, rule=_public(rule))
 
 
+def _escalated(response: ExplainResponse, escalation) -> ExplainResponse:  # noqa: ANN001
+    """An escalated message is never auto-replied: no winner, and why."""
+    response.escalate = escalation_public(escalation)
+    if escalation is not None:
+        response.winner = None
+        response.notes.append(f"escalated ({', '.join(escalation.codes)}): a person must answer; no rule auto-replies")
+    return response
+
+
 @router.post("/explain", response_model=ExplainResponse, responses=_ERRORS)
 def explain(shop_id: AgentShop, body: ExplainRequest, runtime: RuntimeDep, lang: Lang) -> ExplainResponse:
     """For every rule: does it fire for this message at this time, and exactly why not. Records nothing."""
     revision, e = runtime.rules.explain(shop_id, body.message, body.at, body.conversation_id)
-    return _explanation(shop_id, revision, body.message, e, lang)
+    return _escalated(_explanation(shop_id, revision, body.message, e, lang), runtime.escalation_of(body.message))
 
 
 @router.post("/match", response_model=ExplainResponse, responses=_ERRORS)
 def match(shop_id: AgentShop, body: ExplainRequest, runtime: RuntimeDep, lang: Lang) -> ExplainResponse:
-    """The live decision: like explain, and the winner's firing is recorded for the conversation's cooldown."""
-    revision, e = runtime.rules.match(shop_id, body.message, body.at, body.conversation_id)
-    return _explanation(shop_id, revision, body.message, e, lang)
+    """The live decision: like explain, and the winner's firing is recorded for the conversation's cooldown.
+    An escalated message gets no winner and records nothing: a person answers it."""
+    escalation = runtime.escalation_of(body.message)
+    if escalation is not None:
+        revision, e = runtime.rules.explain(shop_id, body.message, body.at, body.conversation_id)
+    else:
+        revision, e = runtime.rules.match(shop_id, body.message, body.at, body.conversation_id)
+    return _escalated(_explanation(shop_id, revision, body.message, e, lang), escalation)
 
 
 @router.get("/revisions", response_model=RevisionList, responses=_ERRORS)

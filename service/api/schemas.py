@@ -18,7 +18,7 @@ __all__ = [
     "RulePatch", "RulePublic", "RuleList", "RuleChange", "ExplainRequest", "ReasonPublic", "RuleDecisionPublic",
     "RuleWinner", "ExplainResponse", "ShopSettingsPublic", "ShopSettingsIn", "UploadPreview", "EditOperation",
     "EditBatch", "HitTestRequest", "HitTestResponse", "RankedPublic", "MessagePublic", "DemoKeys", "KeyIdentity",
-    "RoutingPublic", "EscalationPublic", "EscalationReasonPublic",
+    "RoutingPublic", "EscalationPublic", "EscalationReasonPublic", "escalation_public",
 ]
 
 
@@ -210,6 +210,13 @@ class EscalationPublic(BaseModel):
         description="high: safety, a threat to report, an insult, or several reasons: handle at once; medium: "
         "a person must answer, within the normal reply time.")
     reasons: list[EscalationReasonPublic]
+
+
+def escalation_public(escalation) -> EscalationPublic | None:  # noqa: ANN001 - models.escalation.Escalation
+    if escalation is None:
+        return None
+    return EscalationPublic(level=escalation.level, reasons=[EscalationReasonPublic(**vars(r))
+                                                             for r in escalation.reasons])
 
 
 class SuggestResponse(BaseModel):
@@ -462,9 +469,12 @@ class ExplainResponse(BaseModel):
     local_time: datetime = Field(description="The message time in the shop's time zone.")
     weekday: int = Field(description="ISO weekday of local_time (1 = Monday).")
     message: str
-    winner: RuleWinner | None
+    winner: RuleWinner | None = Field(description="The rule whose reply goes out; null when none fires or the "
+                                                  "message is escalated (a person must answer it).")
     rules: list[RuleDecisionPublic] = Field(description="Every rule, highest priority first.")
     notes: list[str] = Field(default_factory=list)
+    escalate: EscalationPublic | None = Field(None, description="The message needs a person now: no rule "
+                                                                "auto-replies to it (match records no firing).")
 
 
 class ShopSettingsPublic(BaseModel):

@@ -17,8 +17,6 @@ from ..ranking import SuggestContext, Turn, why
 from .schemas import (
     BlockedPublic,
     ErrorResponse,
-    EscalationPublic,
-    EscalationReasonPublic,
     HitTestRequest,
     HitTestResponse,
     IntentPublic,
@@ -28,6 +26,7 @@ from .schemas import (
     SuggestionPublic,
     SuggestRequest,
     SuggestResponse,
+    escalation_public,
 )
 
 router = APIRouter(prefix="/v1/shops/{shop_id}", tags=["suggestions"])
@@ -78,8 +77,7 @@ def suggest(shop_id: AgentShop, body: SuggestRequest, runtime: RuntimeDep, reque
         blocked=[BlockedPublic(entry_id=b.entry_id, source=b.source, kinds=b.kinds,
                                reason=_blocked_reason(b.kinds, b.reason, request)) for b in result.blocked],
         routing=RoutingPublic(**vars(result.routing)),
-        escalate=EscalationPublic(level=result.escalate.level, reasons=[
-            EscalationReasonPublic(**vars(r)) for r in result.escalate.reasons]) if result.escalate else None,
+        escalate=escalation_public(result.escalate),
         timings_ms=result.timings_ms,
         test=body.test,
     )

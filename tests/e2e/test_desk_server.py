@@ -204,3 +204,24 @@ def test_analytics_count_routing_and_escalation_per_day(live):
     assert esc["escalated"] >= 1 and sum(esc["by_level"].values()) == esc["escalated"]
     assert esc["by_intent"] and esc["by_intent"][0]["escalated"] >= esc["by_intent"][-1]["escalated"]
     assert esc["by_reason"]["report_threat"] >= 1
+
+
+def test_no_auto_reply_rule_answers_an_escalated_message(live):
+    base, keys = live
+    rule = httpx.post(f"{base}/v1/shops/demo/rules", headers=auth(keys, "admin"), json={
+        "name": "发票", "trigger": {"mode": "any", "keywords": ["发票"]}, "reply": "亲，可以开电子发票哦～"})
+    assert rule.status_code == 201, rule.text
+    try:
+        calm = httpx.post(f"{base}/v1/shops/demo/rules/match", headers=auth(keys, "agent"),
+                          json={"message": "可以开发票吗", "conversation_id": "rule-c1"}).json()
+        assert calm["winner"]["name"] == "发票" and calm["escalate"] is None
+        angry = httpx.post(f"{base}/v1/shops/demo/rules/match", headers=auth(keys, "agent"),
+                           json={"message": "发票开错三次了，再不改我就去12315投诉", "conversation_id": "rule-c2"}).json()
+        assert angry["winner"] is None and angry["escalate"]["level"] == "high"
+        assert any("no rule auto-replies" in n for n in angry["notes"])
+        assert any(d["fires"] for d in angry["rules"])  # the rule would fire; the escalation holds it back
+        suggestion = ask(live, "发票开错三次了，再不改我就去12315投诉")
+        rule_suggestions = [s for s in suggestion["suggestions"] if s["source"] == "rule"]
+        assert rule_suggestions and not rule_suggestions[0]["auto_reply"]
+    finally:
+        httpx.delete(f"{base}/v1/shops/demo/rules/{rule.json()['rule']['id']}", headers=auth(keys, "admin"))
