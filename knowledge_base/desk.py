@@ -177,9 +177,9 @@ class AgentPerformance:
     first_response_seconds_p90: float | None = None
     avg_response_seconds: float | None = None
     within_target: int = 0  # assigned sessions first answered within the target
-    judged: int = 0  # assigned sessions answered, or waiting past the target
+    judged: int = 0  # assigned sessions answered, or left without a reply past the target
     reply_rate_within_target: float | None = None  # within_target / judged
-    unanswered: int = 0  # assigned sessions still without a reply at the end of the window
+    unanswered: int = 0  # assigned sessions without any reply (waiting, or closed unanswered) in the window
     accepted: int = 0
     edited: int = 0
     ignored: int = 0
@@ -429,9 +429,9 @@ class DeskLog:
                 first[s.assigned_agent].append(took)
                 a.judged += 1
                 a.within_target += took <= target
-            elif s.closed_at is None and until - s.start > target:
-                a.judged += 1  # still waiting past the target
-            if s.first_reply_at is None and s.closed_at is None:
+            elif until - s.start > target:
+                a.judged += 1  # never answered (still waiting, or closed without a reply) past the target
+            if s.first_reply_at is None:
                 a.unanswered += 1
         session_of = {}
         for s in sessions:

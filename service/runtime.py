@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
+
 from knowledge_base.analytics import EventLog
 from knowledge_base.desk import DeskLog
 from knowledge_base.importer import ImportMode, ImportResult, RecoveryReport, UploadMode, file_digest
@@ -159,14 +161,15 @@ class Runtime:
     def escalation_detector(self) -> EscalationDetector | None:
         return EscalationDetector(self.escalation_model) if self.settings.escalation else None
 
-    def escalation_of(self, message: str) -> Escalation | None:
-        """Whether a person must handle ``message`` now, outside the suggestion pipeline (auto-reply rules)."""
+    def escalation_of(self, message: str) -> tuple[Escalation | None, np.ndarray | None]:
+        """Whether a person must handle ``message`` now, outside the suggestion pipeline (auto-reply
+        rules), and the normalised message's vector if it was encoded for that (reuse it)."""
         detector = self.escalation_detector
         if detector is None:
-            return None
+            return None, None
         text = normalize_text(message)
         vector = self.encoder.encode([text])[0] if detector.model is not None else None
-        return detector.detect(text, vector)
+        return detector.detect(text, vector), vector
 
     @cached_property
     def routing(self) -> RoutingBook:

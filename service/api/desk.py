@@ -208,9 +208,10 @@ class AgentPerformancePublic(BaseModel):
     avg_response_seconds: float | None = Field(
         description="The agent's replies: from the earliest buyer message each one answers, mean.")
     within_target: int = Field(description="Assigned sessions first answered within the first-response target.")
-    judged: int = Field(description="Assigned sessions answered, or still waiting past the target.")
+    judged: int = Field(description="Assigned sessions answered, or left without a reply past the target.")
     reply_rate_within_target: float | None = Field(description="within_target / judged.")
-    unanswered: int = Field(description="Assigned sessions without any reply at the end of the window.")
+    unanswered: int = Field(description="Assigned sessions without any reply in the window (waiting, or closed "
+                                        "unanswered).")
     accepted: int = Field(description="Feedback: a suggestion sent as is.")
     edited: int = Field(description="Feedback: a suggestion sent edited.")
     ignored: int = Field(description="Feedback: the suggestions went unused.")

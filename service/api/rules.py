@@ -75,19 +75,18 @@ def _escalated(response: ExplainResponse, escalation) -> ExplainResponse:  # noq
 @router.post("/explain", response_model=ExplainResponse, responses=_ERRORS)
 def explain(shop_id: AgentShop, body: ExplainRequest, runtime: RuntimeDep, lang: Lang) -> ExplainResponse:
     """For every rule: does it fire for this message at this time, and exactly why not. Records nothing."""
-    revision, e = runtime.rules.explain(shop_id, body.message, body.at, body.conversation_id)
-    return _escalated(_explanation(shop_id, revision, body.message, e, lang), runtime.escalation_of(body.message))
+    escalation, vector = runtime.escalation_of(body.message)
+    revision, e = runtime.rules.explain(shop_id, body.message, body.at, body.conversation_id, query_vector=vector)
+    return _escalated(_explanation(shop_id, revision, body.message, e, lang), escalation)
 
 
 @router.post("/match", response_model=ExplainResponse, responses=_ERRORS)
 def match(shop_id: AgentShop, body: ExplainRequest, runtime: RuntimeDep, lang: Lang) -> ExplainResponse:
     """The live decision: like explain, and the winner's firing is recorded for the conversation's cooldown.
     An escalated message gets no winner and records nothing: a person answers it."""
-    escalation = runtime.escalation_of(body.message)
-    if escalation is not None:
-        revision, e = runtime.rules.explain(shop_id, body.message, body.at, body.conversation_id)
-    else:
-        revision, e = runtime.rules.match(shop_id, body.message, body.at, body.conversation_id)
+    escalation, vector = runtime.escalation_of(body.message)
+    decide = runtime.rules.explain if escalation is not None else runtime.rules.match
+    revision, e = decide(shop_id, body.message, body.at, body.conversation_id, query_vector=vector)
     return _escalated(_explanation(shop_id, revision, body.message, e, lang), escalation)
 
 

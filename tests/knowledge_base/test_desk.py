@@ -99,6 +99,8 @@ def test_performance_per_agent(desk):
         ev(8, "message_shown", -200, "c3", "a2"),
         # c4 (assigned a2): waiting 5 s, not judged yet.
         ev(9, "message_shown", -5, "c4", "a2"),
+        # c6 (assigned a2): closed without a reply: judged, unanswered.
+        ev(12, "message_shown", -100, "c6", "a2"), ev(13, "conversation_closed", -50, "c6", "a2"),
         # outside the window: not counted
         ev(10, "message_shown", -9000, "c5", "a1"), ev(11, "reply_sent", -8990, "c5", "a1"),
     ], now=T0)
@@ -110,11 +112,11 @@ def test_performance_per_agent(desk):
     assert (a1.within_target, a1.judged, a1.reply_rate_within_target, a1.unanswered) == (1, 2, 0.5, 0)
     assert a1.avg_response_seconds == 35.0  # (20 + 50) / 2
     assert a1.escalations_handled == 0
-    assert (a2.sessions_assigned, a2.replies, a2.conversations, a2.avg_response_seconds) == (2, 1, 1, 130.0)
-    assert (a2.within_target, a2.judged, a2.unanswered, a2.reply_rate_within_target) == (0, 1, 2, 0.0)
+    assert (a2.sessions_assigned, a2.replies, a2.conversations, a2.avg_response_seconds) == (3, 1, 1, 130.0)
+    assert (a2.within_target, a2.judged, a2.unanswered, a2.reply_rate_within_target) == (0, 2, 3, 0.0)
     assert a2.escalations_handled == 1
     overall = report.overall
-    assert (overall.sessions_assigned, overall.replies, overall.within_target, overall.judged) == (4, 3, 1, 3)
+    assert (overall.sessions_assigned, overall.replies, overall.within_target, overall.judged) == (5, 3, 1, 4)
     assert overall.first_response_seconds_median == 75.0 and overall.avg_response_seconds == 66.667
 
 
