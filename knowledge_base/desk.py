@@ -33,6 +33,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from models.errors import InvalidItem, ValidationProblem
+from models.messages import M
 
 from .store import KbStore, desk_events, feedback_events, suggestion_events
 
@@ -273,14 +274,14 @@ class DeskLog:
         for name, value in values.items():
             low, high = _TARGET_LIMITS[name]
             if value is not None and not low <= value <= high:
-                problems.append(ValidationProblem(f"must be between {low} and {high}", column=name, value=str(value),
-                                                  code="out_of_range"))
+                problems.append(ValidationProblem.of(M("desk.target_range", low=low, high=high), column=name,
+                                                     value=str(value), code="out_of_range"))
         if merged["deadline_warning_hours"] >= merged["reply_deadline_hours"]:
-            problems.append(ValidationProblem(
-                f"must be less than reply_deadline_hours ({merged['reply_deadline_hours']})",
+            problems.append(ValidationProblem.of(
+                M("desk.warning_before_deadline", deadline=merged["reply_deadline_hours"]),
                 column="deadline_warning_hours", value=str(merged["deadline_warning_hours"]), code="out_of_range"))
         if problems:
-            raise InvalidItem(f"shop settings: {len(problems)} problem(s); nothing was changed", problems)
+            raise InvalidItem(M("item.invalid", subject=M("item.shop_settings"), n=len(problems)), problems)
 
     # -- recording ---------------------------------------------------------------------------
     def record(self, shop_id: str, events: Sequence[DeskEvent], *, now: float | None = None) -> RecordResult:
@@ -291,31 +292,29 @@ class DeskLog:
         for i, e in enumerate(events):
             where = {"row": i + 1}
             if e.type not in EVENT_TYPES:
-                problems.append(ValidationProblem(f"type must be one of {', '.join(EVENT_TYPES)}", column="type",
-                                                  value=e.type, code="bad_event", **where))
+                problems.append(ValidationProblem.of(M("desk.event_type", types=list(EVENT_TYPES)), column="type",
+                                                     value=e.type, code="bad_event", **where))
             if e.at > now + self.max_future_seconds:
-                problems.append(ValidationProblem(
-                    f"'at' is {e.at - now:.0f} s ahead of the server's clock (at most {self.max_future_seconds:g} s)",
+                problems.append(ValidationProblem.of(
+                    M("desk.event_future", ahead=round(e.at - now), limit=round(self.max_future_seconds)),
                     column="at", value=_iso(e.at), code="event_in_future", **where))
             if e.at < now - self.max_age_days * 86400:
-                problems.append(ValidationProblem(f"'at' is more than {self.max_age_days} days ago", column="at",
-                                                  value=_iso(e.at), code="event_too_old", **where))
+                problems.append(ValidationProblem.of(M("desk.event_old", days=self.max_age_days), column="at",
+                                                     value=_iso(e.at), code="event_too_old", **where))
             if e.message_at is not None and (e.type != "message_shown" or e.message_at > e.at + 1):
-                problems.append(ValidationProblem("message_at is for message_shown, and not after 'at'",
-                                                  column="message_at", value=_iso(e.message_at), code="bad_event",
-                                                  **where))
+                problems.append(ValidationProblem.of(M("desk.message_at"), column="message_at",
+                                                     value=_iso(e.message_at), code="bad_event", **where))
             if e.action is not None and (e.type != "reply_sent" or e.action not in REPLY_ACTIONS):
-                problems.append(ValidationProblem(f"action is for reply_sent: one of {', '.join(REPLY_ACTIONS)}",
-                                                  column="action", value=e.action, code="bad_event", **where))
+                problems.append(ValidationProblem.of(M("desk.action", actions=list(REPLY_ACTIONS)), column="action",
+                                                     value=e.action, code="bad_event", **where))
             if e.type in ("message_shown", "reply_sent") and not e.agent_id:
-                problems.append(ValidationProblem(f"{e.type} needs the agent_id", column="agent_id",
-                                                  code="bad_event", **where))
+                problems.append(ValidationProblem.of(M("desk.agent_needed", type=e.type), column="agent_id",
+                                                     code="bad_event", **where))
         ids = [e.event_id for e in events]
         for dup in {i for i in ids if ids.count(i) > 1}:
-            problems.append(ValidationProblem("event_id twice in one request", column="event_id", value=dup,
-                                              code="bad_event"))
+            problems.append(ValidationProblem.of(M("desk.event_twice"), column="event_id", value=dup, code="bad_event"))
         if problems:
-            raise InvalidItem(f"events: {len(problems)} problem(s); nothing was recorded", problems)
+            raise InvalidItem(M("item.invalid", subject=M("item.events"), n=len(problems)), problems)
         with self.store.engine.connect() as conn:
             known = set(conn.execute(select(desk_events.c.event_id).where(
                 desk_events.c.shop_id == shop_id, desk_events.c.event_id.in_(ids))).scalars()) if ids else set()

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.errors import InvalidItem, ValidationProblem
+from models.messages import M, Msg
 
 from .store import KbStore
 
@@ -136,27 +137,27 @@ def check_table(table: RoutingTable, *, intents: Sequence[str] | None = None,
     platform intents a rule may name (None: not checked)."""
     problems: list[ValidationProblem] = []
 
-    def bad(column: str, reason: str, value: object = None, code: str = "invalid_routing") -> None:
-        problems.append(ValidationProblem(reason, column=column, value=None if value is None else str(value)[:200],
-                                          code=code))
+    def bad(column: str, msg: Msg, value: object = None, code: str = "invalid_routing") -> None:
+        problems.append(ValidationProblem.of(msg, column=column, value=None if value is None else str(value)[:200],
+                                             code=code))
 
     groups = list(table.groups)
     if not groups:
-        bad("groups", "name at least one group")
+        bad("groups", M("routing.groups_empty"))
     if len(groups) > limits.max_groups:
-        bad("groups", f"at most {limits.max_groups} groups", len(groups))
+        bad("groups", M("routing.groups_max", limit=limits.max_groups), len(groups))
     for i, g in enumerate(groups):
         if not isinstance(g, str) or not g.strip() or g != g.strip():
-            bad(f"groups[{i}]", "a group name must be non-empty text without surrounding spaces", g)
+            bad(f"groups[{i}]", M("routing.group_name"), g)
         elif len(g) > limits.max_group_chars:
-            bad(f"groups[{i}]", f"longer than {limits.max_group_chars} characters", g)
+            bad(f"groups[{i}]", M("routing.group_too_long", limit=limits.max_group_chars), g)
     for g in {g for g in groups if groups.count(g) > 1}:
-        bad("groups", "named twice", g, "duplicate_group")
+        bad("groups", M("routing.group_twice", group=g), g, "duplicate_group")
     known = set(groups)
 
     def member(column: str, group: object) -> None:
         if group not in known:
-            bad(column, f"{group!r} is not one of the groups ({', '.join(groups)})", group, "unknown_group")
+            bad(column, M("routing.unknown_group", group=str(group), groups=groups), group, "unknown_group")
 
     member("default_group", table.default_group)
     member("handoff_group", table.handoff_group)
@@ -164,31 +165,30 @@ def check_table(table: RoutingTable, *, intents: Sequence[str] | None = None,
         member("escalation_group", table.escalation_group)
     for intent, group in table.intents.items():
         if intents is not None and intent not in intents:
-            bad(f"intents.{intent}", f"{intent!r} is not a platform intent", intent, "unknown_intent")
+            bad(f"intents.{intent}", M("routing.unknown_intent", intent=intent), intent, "unknown_intent")
         if intent == HANDOFF_INTENT:
-            bad(f"intents.{intent}", f"{HANDOFF_INTENT} goes to handoff_group; set that instead", intent,
-                "handoff_in_intents")
+            bad(f"intents.{intent}", M("routing.handoff_in_intents"), intent, "handoff_in_intents")
         member(f"intents.{intent}", group)
     if len(table.categories) > limits.max_categories:
-        bad("categories", f"at most {limits.max_categories} categories", len(table.categories))
+        bad("categories", M("routing.categories_max", limit=limits.max_categories), len(table.categories))
     for category, group in table.categories.items():
         if not category.strip():
-            bad("categories", "an empty category name", category)
+            bad("categories", M("routing.category_empty"), category)
         member(f"categories.{category}", group)
     if len(table.keywords) > limits.max_keyword_rules:
-        bad("keywords", f"at most {limits.max_keyword_rules} keyword rules", len(table.keywords))
+        bad("keywords", M("routing.keyword_rules_max", limit=limits.max_keyword_rules), len(table.keywords))
     for i, rule in enumerate(table.keywords):
-        words = [w for w in rule.keywords]
+        words = list(rule.keywords)
         if not words or not any(w.strip() for w in words):
-            bad(f"keywords[{i}].keywords", "a keyword rule needs at least one keyword")
+            bad(f"keywords[{i}].keywords", M("routing.keywords_empty"))
         if len(words) > limits.max_keywords_per_rule:
-            bad(f"keywords[{i}].keywords", f"at most {limits.max_keywords_per_rule} keywords per rule", len(words))
+            bad(f"keywords[{i}].keywords", M("routing.keywords_max", limit=limits.max_keywords_per_rule), len(words))
         for w in words:
             if len(w) > limits.max_keyword_chars or not w.strip():
-                bad(f"keywords[{i}].keywords", f"a keyword must be 1-{limits.max_keyword_chars} characters", w)
+                bad(f"keywords[{i}].keywords", M("routing.keyword_length", limit=limits.max_keyword_chars), w)
         member(f"keywords[{i}].group", rule.group)
     if not 0.0 <= table.min_intent_confidence <= 1.0:
-        bad("min_intent_confidence", "must be between 0 and 1", table.min_intent_confidence)
+        bad("min_intent_confidence", M("routing.confidence_range"), table.min_intent_confidence)
     return problems
 
 
@@ -236,7 +236,7 @@ class RoutingBook:
             min_intent_confidence=table.min_intent_confidence)
         problems = check_table(table, intents=self.intents, limits=self.limits)
         if problems:
-            raise InvalidItem(f"routing table: {len(problems)} problem(s); nothing was changed", problems)
+            raise InvalidItem(M("item.invalid", subject=M("item.routing"), n=len(problems)), problems)
         self.store.set_desk_settings(shop_id, routing=table_to_spec(table))
         self.forget(shop_id)
         return table

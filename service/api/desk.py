@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from knowledge_base.desk import AgentPerformance, DeskEvent, PerformanceReport
 from knowledge_base.routing import HANDOFF_INTENT, KeywordRoute, RoutingTable, table_to_spec
 from models.errors import InvalidRequest
+from models.messages import M
 
 from .deps import AdminShop, AgentShop, RuntimeDep
 from .schemas import ErrorResponse
@@ -233,9 +234,9 @@ def _window(days: int | None, since: datetime | None, until: datetime | None) ->
     end = _epoch(until) if until else time.time()
     start = _epoch(since) if since else end - (days or 7) * 86400
     if start >= end:
-        raise InvalidRequest("since: must be before until")
+        raise InvalidRequest(M("request.window_order"))
     if end - start > 366 * 86400:
-        raise InvalidRequest("since: the window is at most 366 days")
+        raise InvalidRequest(M("request.window_max", days=366))
     return start, end
 
 

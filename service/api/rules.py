@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from knowledge_base.rules import Explanation, Rule, rule_from_spec, rule_to_spec
+from models.messages import M
 
 from .deps import AdminShop, AgentShop, ItemId, Lang, RuntimeDep, VersionNo
 from .quick_phrases import revision_list
@@ -63,12 +64,12 @@ def create_rule(shop_id: AdminShop, body: RuleIn, runtime: RuntimeDep) -> RuleCh
     return RuleChange(shop_id=shop_id, revision=revision, rule=_public(rule))
 
 
-def _escalated(response: ExplainResponse, escalation) -> ExplainResponse:  # noqa: ANN001
+def _escalated(response: ExplainResponse, escalation, lang: str) -> ExplainResponse:  # noqa: ANN001
     """An escalated message is never auto-replied: no winner, and why."""
     response.escalate = escalation_public(escalation)
     if escalation is not None:
         response.winner = None
-        response.notes.append(f"escalated ({', '.join(escalation.codes)}): a person must answer; no rule auto-replies")
+        response.notes.append(M("rules.escalated", reasons=[M(f"escalation.{c}") for c in escalation.codes]).text(lang))
     return response
 
 
@@ -77,7 +78,7 @@ def explain(shop_id: AgentShop, body: ExplainRequest, runtime: RuntimeDep, lang:
     """For every rule: does it fire for this message at this time, and exactly why not. Records nothing."""
     escalation, vector = runtime.escalation_of(body.message)
     revision, e = runtime.rules.explain(shop_id, body.message, body.at, body.conversation_id, query_vector=vector)
-    return _escalated(_explanation(shop_id, revision, body.message, e, lang), escalation)
+    return _escalated(_explanation(shop_id, revision, body.message, e, lang), escalation, lang)
 
 
 @router.post("/match", response_model=ExplainResponse, responses=_ERRORS)
@@ -87,7 +88,7 @@ def match(shop_id: AgentShop, body: ExplainRequest, runtime: RuntimeDep, lang: L
     escalation, vector = runtime.escalation_of(body.message)
     decide = runtime.rules.explain if escalation is not None else runtime.rules.match
     revision, e = decide(shop_id, body.message, body.at, body.conversation_id, query_vector=vector)
-    return _escalated(_explanation(shop_id, revision, body.message, e, lang), escalation)
+    return _escalated(_explanation(shop_id, revision, body.message, e, lang), escalation, lang)
 
 
 @router.get("/revisions", response_model=RevisionList, responses=_ERRORS)
