@@ -15,7 +15,7 @@ import statistics
 import threading
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from models.errors import ItemNotFound, RequestNotFound
 from models.messages import M
+from models.normalize import understandable
 from models.privacy import mask_pii
 
 from .index import TextEncoder
@@ -41,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 FEEDBACK_ACTIONS = ("accepted", "edited", "ignored", "own_reply")
 USED = ("accepted", "edited")  # the agent sent a suggestion (as is or edited)
+_RECENT_IDS = 10_000
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,9 @@ class EventLog:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._pending = 0
+        # Caller-chosen request ids seen recently by this process (a bounded memory of them), so two
+        # concurrent requests with one id are told apart before either event is in the database.
+        self._recent_ids: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     # -- recording -------------------------------------------------------------------------
     def record(self, event: SuggestionEvent) -> None:
@@ -153,6 +158,22 @@ class EventLog:
             with self._lock:
                 self._pending -= 1
             logger.warning("analytics queue full: one suggestion event dropped")
+
+    def claim_request_id(self, shop_id: str, request_id: str) -> bool:
+        """Reserve a caller-chosen request id for an event about to be recorded: False if this shop
+        already used it (the caller then gets a fresh id, so no event is ever dropped as a duplicate
+        and feedback always refers to the right request). Costs one primary-key lookup."""
+        key = (shop_id, request_id)
+        with self._lock:
+            if key in self._recent_ids:
+                return False
+            self._recent_ids[key] = None
+            if len(self._recent_ids) > _RECENT_IDS:
+                self._recent_ids.popitem(last=False)
+        with self.store.engine.connect() as conn:
+            taken = conn.execute(select(suggestion_events.c.request_id).where(
+                suggestion_events.c.shop_id == shop_id, suggestion_events.c.request_id == request_id)).first()
+        return taken is None
 
     def flush(self, timeout: float = 5.0) -> None:
         """Wait until every queued event is in the database."""
@@ -200,14 +221,20 @@ class EventLog:
         try:
             with self.store.engine.begin() as conn:
                 conn.execute(insert(suggestion_events), rows)
-        except IntegrityError:  # a repeated request id (client-chosen X-Request-ID): write one by one
+        except IntegrityError:  # a repeated request id that two replicas claimed at once: one by one
             for row in rows:
                 try:
                     with self.store.engine.begin() as conn:
                         conn.execute(insert(suggestion_events), [row])
                 except IntegrityError:
-                    logger.warning("suggestion event %s of shop %s already recorded", row["request_id"],
-                                   row["shop_id"])
+                    fresh = uuid.uuid4().hex
+                    logger.warning("suggestion event %s of shop %s: request id already recorded; recorded as %s",
+                                   mask_pii(row["request_id"]), row["shop_id"], fresh)
+                    try:
+                        with self.store.engine.begin() as conn:
+                            conn.execute(insert(suggestion_events), [{**row, "request_id": fresh}])
+                    except Exception:
+                        logger.exception("could not record suggestion event %s", fresh)
         except Exception:  # analytics must never take the service down
             logger.exception("could not record %d suggestion events", len(rows))
         finally:
@@ -301,10 +328,13 @@ class EventLog:
         rows = [r for r in self._events(shop_id, since)
                 if (r.request_id in missed or r.top_confidence is None or r.top_confidence < low_confidence)
                 and normalise(r.message) not in covered]
-        rows = rows[-max_messages:]
-        if not rows:
+        texts = [normalise(r.message) for r in rows]
+        # A message with nothing to understand (only emoji, spaces …) is no question the KB missed.
+        kept = [(r, t) for r, t in zip(rows, texts) if understandable(t)][-max_messages:]
+        if not kept:
             return []
-        vectors = encoder.encode([normalise(r.message) for r in rows])
+        rows = [r for r, _ in kept]
+        vectors = encoder.encode([t for _, t in kept])
         groups = leader_clusters(vectors, threshold)
         clusters = []
         for members in groups:

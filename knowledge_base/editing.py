@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.errors import InvalidItem, ItemNotFound, ValidationProblem
+from models.errors import InvalidItem, ItemExists, ItemNotFound, ValidationProblem
 from models.messages import M, Msg
 
 from .parsing import SEPARATORS, KbConsistency, ParseLimits, check_entry, split_cell
@@ -37,11 +37,17 @@ class EntryEdit:
 
 def clean_entry(
     *, question: str, answers: Sequence[str], similar: Sequence[str] = (), category: str = "",
-    enabled: bool = True, entry_id: str | None = None,
+    enabled: bool = True, entry_id: str | None = None, limits: ParseLimits | None = None,
 ) -> tuple[FaqEntry, list[ValidationProblem]]:
     """An entry from API fields, normalised as a file row is (trimmed, deduplicated), plus the
-    problems only API values can have (separators inside one value)."""
+    problems only API values can have (separators inside one value; more list items than allowed,
+    counted as sent, before duplicates are dropped, as the API schema's maxItems says)."""
     problems: list[ValidationProblem] = []
+    if limits is not None:
+        for name, values, most, code in (("similar", similar, limits.max_similar, "problem.too_many_similar"),
+                                         ("answers", answers, limits.max_answers, "problem.too_many_answers")):
+            if len(values) > most:
+                problems.append(ValidationProblem.of(M(code, n=len(values), limit=most), column=name, code="too_many"))
     for name, values in (("similar", similar), ("answers", answers)):
         for value in values:
             if any(sep in value for sep in SEPARATORS):
@@ -63,8 +69,9 @@ def _validate(entry: FaqEntry, others: Sequence[FaqEntry], limits: ParseLimits, 
         problems += KbConsistency(others).check(entry, {}, {})
     errors = [p for p in problems if p.severity == "error"]
     if errors:
-        raise InvalidItem(M("item.invalid", subject=M("item.entry", name=entry.id or entry.question), n=len(errors)),
-                          problems)
+        # Valid on its own, but an id or phrasing the shop already has: a conflict with the shop's state.
+        cls = ItemExists if all(p.code in ("duplicate_id", "conflict") for p in errors) else InvalidItem
+        raise cls(M("item.invalid", subject=M("item.entry", name=entry.id or entry.question), n=len(errors)), problems)
 
 
 def _index_of(entries: Sequence[FaqEntry], entry_id: str) -> int:
@@ -90,7 +97,12 @@ def update_entry(entries: Sequence[FaqEntry], entry_id: str, changes: dict[str, 
     old = entries[i]
     merged = {"question": old.question, "answers": old.answers, "similar": old.similar, "category": old.category,
               "enabled": old.enabled, **{k: v for k, v in changes.items() if k in EDITABLE_FIELDS}}
+    sent = {k: v for k, v in changes.items() if k in ("similar", "answers")}
     entry, problems = clean_entry(entry_id=entry_id, **merged)
+    if sent:
+        counted = clean_entry(question="", answers=sent.get("answers", ()), similar=sent.get("similar", ()),
+                              limits=limits)[1]
+        problems += [p for p in counted if p.code == "too_many"]
     others = [e for j, e in enumerate(entries) if j != i]
     _validate(entry, others, limits, problems)
     if entry == old:

@@ -3,12 +3,13 @@
 Everything here writes what ``parsing`` reads, so export → import gives the same entries: several
 similar questions or answers go in one cell separated by line breaks (values never contain one:
 validation refuses it), the status is 启用/停用, CSV is UTF-8 with a BOM (Excel then opens it with
-the right encoding). XLSX cells are always written as text, never as formulas.
+the right encoding) and escaped against formula injection (``cells.csv_bytes``: a cell starting with
+= + - @ gets a leading ', which the CSV reader removes again). XLSX cells are always written as typed
+text, never as formulas.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Sequence
 from typing import Literal
@@ -18,6 +19,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font
 
+from .cells import csv_bytes
 from .parsing import status_text
 from .schema import FaqEntry
 
@@ -70,11 +72,7 @@ def write_table(
 ) -> bytes:
     """One table as XLSX (sheet ``sheet`` plus an optional 说明 sheet) or as UTF-8-with-BOM CSV."""
     if fmt == "csv":
-        buf = io.StringIO(newline="")
-        writer = csv.writer(buf, lineterminator="\r\n")
-        writer.writerow(headers)
-        writer.writerows(rows)
-        return buf.getvalue().encode("utf-8-sig")
+        return csv_bytes(headers, rows)
     if fmt != "xlsx":
         raise ValueError(f"format must be xlsx or csv, not {fmt!r}")
     wb = Workbook(write_only=True)
@@ -98,7 +96,8 @@ def write_table(
 
 
 def _text_cell(ws, value: str, *, font: Font | None = None, alignment: Alignment | None = None) -> WriteOnlyCell:
-    # Control characters cannot be stored in a worksheet (openpyxl raises): drop them.
+    # Control characters cannot be stored in a worksheet (openpyxl raises). Imports refuse them
+    # (cells.cell_problems), so only text stored before that rule existed can still hold one.
     cell = WriteOnlyCell(ws, value=ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value)
     cell.data_type = "s"  # a value starting with '=' stays text, never becomes a formula
     if font is not None:

@@ -103,7 +103,7 @@ class KnowledgeBase:
     def add_entry(self, shop_id: str, *, question: str, answers: list[str], similar: list[str] | None = None,
                   category: str = "", enabled: bool = True, entry_id: str | None = None) -> EditResult:
         entry, problems = clean_entry(question=question, answers=answers, similar=similar or [], category=category,
-                                      enabled=enabled, entry_id=entry_id)
+                                      enabled=enabled, entry_id=entry_id, limits=self.limits)
         return self._edit(shop_id, lambda entries: add_entry(entries, entry, problems, self.limits))
 
     def update_entry(self, shop_id: str, entry_id: str, changes: dict[str, Any]) -> EditResult:

@@ -2,8 +2,10 @@
 
 Merchants export from Excel, so column names come in Chinese or English, multi-valued cells
 (相似问题, several answers) are split by ``|`` or newlines or spread over repeated columns, and
-CSV comes in UTF-8, UTF-8 with BOM or GBK/GB18030. Every problem is reported with the sheet,
-row and column the merchant sees and a stable ``code``, never as a stack trace.
+CSV comes in UTF-8, UTF-8 with BOM or GBK/GB18030 (``textfile.py`` judges which by what the text
+decodes to). Every problem is reported with the sheet, row and column the merchant sees and a
+stable ``code``, never as a stack trace; a file that cannot be read at all raises one error whose
+details hold one such problem (``FILE_REASONS``: every reason, once).
 
 Reading happens in two stages so a hostile or oversized file costs little:
 
@@ -18,7 +20,6 @@ The table reader is generic (``TableSchema``): quick phrases use it with their o
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import json
@@ -30,16 +31,19 @@ from functools import cached_property
 from pathlib import PurePath
 from typing import Any
 
-from models.errors import ArchiveTooLarge, TooManyRows, UploadError, ValidationProblem
-from models.messages import M
+from models.errors import ArchiveTooLarge, TooManyRows, UploadError, UploadTooLarge, ValidationProblem
+from models.messages import M, Msg
 
+from .cells import cell_problems, unescape_csv_cell
 from .compliance import check_text
 from .schema import FaqEntry, derive_entry_id
+from .textfile import detect_encoding
 
 __all__ = [
     "ParseLimits", "ParsedKb", "TableSchema", "TableRow", "FAQ_SCHEMA", "COLUMN_ALIASES", "SUPPORTED_SUFFIXES",
     "SEPARATORS", "parse_kb_file", "parse_kb_rows", "read_table", "check_entry", "KbConsistency",
-    "compliance_problems", "formula_problem", "split_cell", "status_text",
+    "compliance_problems", "split_cell", "status_text", "upload_name", "file_too_large", "FILE_REASONS",
+    "MAX_FILENAME_CHARS",
 ]
 
 SUPPORTED_SUFFIXES = (".csv", ".xlsx", ".json", ".jsonl")
@@ -61,9 +65,6 @@ SEPARATORS = "|｜\r\n"
 _SPLIT = re.compile(r"[|｜\r\n]+")
 _TRUE = {"", "启用", "开启", "是", "有效", "1", "true", "yes", "y", "on", "enabled", "active"}
 _FALSE = {"停用", "禁用", "关闭", "否", "无效", "0", "false", "no", "n", "off", "disabled", "inactive"}
-# A cell Excel would evaluate: any leading '=', or +, -, @ followed by a formula-looking tail
-# (=cmd|' /C calc'!A0, @SUM(A1), +HYPERLINK(…)). "-5元优惠" stays text.
-_FORMULA = re.compile(r"^(=|[+\-@]\s*[A-Za-z_(].*[(|!])")
 _ID = re.compile(r"^[\w\-.:]+$")
 _ROW_END = re.compile(rb"</(?:[A-Za-z0-9_]+:)?row>")
 # Rows a workbook may hold beyond max_rows before the pre-scan refuses it outright: headers of
@@ -180,7 +181,7 @@ def parse_kb_rows(rows: Iterable[TableRow], limits: ParseLimits) -> ParsedKb:
     for row in rows:
         rows_read += 1
         if rows_read > limits.max_rows:
-            raise TooManyRows(M("upload.too_many_rows_plain", limit=limits.max_rows))
+            raise TooManyRows(M("file.too_many_rows", limit=limits.max_rows))
         entry, row_problems = _row_to_entry(row, limits)
         problems.extend(row_problems)
         if entry is None:
@@ -289,20 +290,10 @@ def check_entry(
     for name, texts in (("id", [entry.id]), ("question", [entry.question]), ("similar", entry.similar),
                         ("answers", entry.answers), ("category", [entry.category])):
         for text in texts:
-            problem = formula_problem(text, column=col(name), where=where)
-            if problem:
-                problems.append(problem)
+            problems.extend(cell_problems(text, column=col(name), where=where))
     for answer in entry.answers:
         problems.extend(compliance_problems(answer, limits, column=col("answers"), where=where))
     return problems
-
-
-def formula_problem(text: str, *, column: str, where: dict[str, Any]) -> ValidationProblem | None:
-    if not _FORMULA.match(text):
-        return None
-    return ValidationProblem.of(
-        M("problem.formula"),
-        column=column, value=text[:80], code="formula", **where)
 
 
 def compliance_problems(
@@ -340,14 +331,16 @@ def _row_to_entry(row: TableRow, limits: ParseLimits) -> tuple[FaqEntry | None, 
         id=row.first("id") or (derive_entry_id(question) if question else ""),
         question=question, answers=tuple(answers), similar=tuple(similar),
         category=row.first("category"), enabled=enabled)
-    # Formulas anywhere in the row (also in columns the entry does not keep), then the entry rules.
+    # Formulas and control characters anywhere in the row (also in cells the entry does not keep, as
+    # the merchant wrote them), then the entry rules.
     for name, cells in row.values.items():
         for cell in cells:
-            problem = formula_problem(cell, column=row.col(name), where=where)
-            if problem:
-                problems.append(problem)
+            problems.extend(cell_problems(cell, column=row.col(name), where=where))
+    # A value split out of a cell ("a|=SUM(A1)") is checked again on its own; a cell already reported
+    # for a formula or control character is not reported again for its parts.
+    seen = {(p.code, p.column) for p in problems}
     entry_problems = [p for p in check_entry(entry, limits, where=where, columns=row.columns)
-                      if p.code != "formula" and not (p.code == "bad_id" and not question)]
+                      if (p.code, p.column) not in seen and not (p.code == "bad_id" and not question)]
     problems.extend(entry_problems)
     if any(p.severity == "error" for p in problems):
         return None, problems
@@ -384,31 +377,103 @@ def _dedupe(items: Iterable[str]) -> list[str]:
 
 
 # -- reading any table ---------------------------------------------------------------------------
+MAX_FILENAME_CHARS = 255  # what file systems allow; longer names are not a merchant's file
+MAX_JSON_DEPTH = 20  # an FAQ needs 3 levels (list → object → list of texts); the rest is hostile
+# Why a whole file is refused: every reason once, a stable code (``details[0].code``) whose sentence is
+# ``file.<code>`` in the message catalogue (models/messages.py), built from parameters.
+FILE_REASONS = (
+    "bad_filename", "unsupported_type", "empty_file", "bad_encoding", "binary_file", "not_xlsx", "missing_columns",
+    "no_data_sheet", "bad_csv", "cell_too_large", "invalid_json", "json_too_deep", "not_a_list", "not_an_object",
+    "nested_value", "too_many_rows", "xlsx_too_large", "xlsx_ratio", "file_too_large",
+)
+# Reasons whose sentence already says where (line N, item N): the message adds no "row N".
+_SAYS_WHERE = frozenset({"bad_csv", "cell_too_large", "not_an_object", "nested_value", "invalid_json", "json_too_deep"})
+_TEXT_SUFFIXES = (".csv", ".json", ".jsonl")
+_MAGIC = [(b"PK\x03\x04", "zip"), (b"\xd0\xcf\x11\xe0", "xls"), (b"%PDF", "pdf")]  # messages file.kind_*, file.is_*
+
+
+def _shown(filename: str) -> str:
+    """The file name as messages show it: control characters escaped, at most 80 characters."""
+    text = filename.encode("unicode_escape").decode("ascii") if not filename.isprintable() else filename
+    return text if len(text) <= 80 else text[:77] + "…"
+
+
+def _refuse(filename: str, code: str, *, cls: type[UploadError] = UploadError, row: int | None = None,
+            column: str | None = None, sheet: str | None = None, **params: Any) -> UploadError:
+    """The error for a file that cannot be imported at all: its message, and one located problem (code,
+    row, parameters) in its details."""
+    reason = M(f"file.{code}", **params)
+    shown = _shown(filename)
+    row_shown = row if code not in _SAYS_WHERE else None
+    place: Msg | str = ""
+    if sheet and row_shown is not None:
+        place = M("file.in_sheet_row", sheet=sheet, row=row_shown)
+    elif sheet:
+        place = M("file.in_sheet", sheet=sheet)
+    elif row_shown is not None:
+        place = M("file.at_row", row=row_shown)
+    scalars = {k: v for k, v in params.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
+    problem = ValidationProblem.of(reason, row=row, column=column, sheet=sheet, code=code,
+                                   extra={"file": shown, **scalars})
+    return cls(M("file.refused", filename=shown, place=place, reason=reason), details=[problem.as_dict()])
+
+
+def upload_name(filename: str | None) -> str:
+    """The uploaded file's name if it is one a merchant's file can have; refused otherwise (it is stored
+    as the version's source and shown in the console and in logs)."""
+    name = filename or ""
+    problem: Msg | None = None
+    if not name.strip():
+        problem = M("file.name_missing")
+    elif len(name) > MAX_FILENAME_CHARS:
+        problem = M("file.name_too_long", n=len(name))
+    elif any(not ch.isprintable() for ch in name):
+        ch = next(ch for ch in name if not ch.isprintable())
+        problem = M("file.name_unprintable", character=f"U+{ord(ch):04X}")
+    elif "/" in name or "\\" in name or name.strip() in (".", ".."):
+        problem = M("file.name_folder")
+    if problem is not None:
+        raise _refuse(name or "upload", "bad_filename", problem=problem, limit=MAX_FILENAME_CHARS)
+    return name.strip()
+
+
+def file_too_large(filename: str, limit: int) -> UploadTooLarge:
+    return _refuse(filename, "file_too_large", cls=UploadTooLarge, limit=limit)  # type: ignore[return-value]
+
+
 def read_table(
     filename: str, data: bytes, schema: TableSchema, limits: ParseLimits,
 ) -> tuple[list[TableRow], list[ValidationProblem]]:
     """At most ``limits.max_rows`` located data rows of a CSV/XLSX/JSON/JSONL file, plus header notes.
 
     Raises ``UploadError`` if the file cannot be read, ``TooManyRows`` as soon as row
-    ``max_rows + 1`` is seen, ``ArchiveTooLarge`` for an XLSX that would expand too much.
+    ``max_rows + 1`` is seen, ``ArchiveTooLarge`` for an XLSX that would expand too much; each with
+    one located problem (code and parameters) in its details.
     """
+    filename = upload_name(filename)
     suffix = PurePath(filename).suffix.lower()
     notes: list[ValidationProblem] = []
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise _refuse(filename, "unsupported_type", suffix=suffix or "(none)", supported=list(SUPPORTED_SUFFIXES))
+    if not data.strip():
+        raise _refuse(filename, "empty_file")
+    if suffix in _TEXT_SUFFIXES:
+        for magic, kind in _MAGIC:
+            if data.startswith(magic):
+                raise _refuse(filename, "binary_file", kind=M(f"file.kind_{kind}"))
     if suffix == ".csv":
         rows = _csv_rows(filename, data, schema, notes)
     elif suffix == ".xlsx":
         rows = _xlsx_rows(filename, data, schema, limits, notes)
     elif suffix == ".json":
         rows = _json_rows(filename, data, schema, notes)
-    elif suffix == ".jsonl":
-        rows = _jsonl_rows(filename, data, schema, notes)
     else:
-        raise UploadError(M("upload.unsupported", filename=filename, suffix=suffix or "(none)",
-                            choices=list(SUPPORTED_SUFFIXES)))
+        rows = _jsonl_rows(filename, data, schema, notes)
     out: list[TableRow] = []
     for row in rows:
         if len(out) == limits.max_rows:
-            raise TooManyRows(M("upload.too_many_rows", filename=filename, limit=limits.max_rows))
+            raise _refuse(filename, "too_many_rows", cls=TooManyRows, row=row.number, sheet=row.sheet,
+                          limit=limits.max_rows)
         out.append(row)
     return out, notes
 
@@ -421,21 +486,21 @@ def _cell_text(value: Any) -> str:
 
 def _table_rows(
     filename: str, sheet: str | None, table: Iterator[Sequence[Any]], schema: TableSchema,
-    notes: list[ValidationProblem],
+    notes: list[ValidationProblem], *, unescape: bool = False,
 ) -> Iterator[TableRow]:
-    """Rows of a header-first table (CSV, one XLSX sheet) keyed by canonical field."""
+    """Rows of a header-first table (CSV, one XLSX sheet) keyed by canonical field. ``unescape``: the
+    cells are CSV text, where our export put a ``'`` before formula-like text (``cells.py``)."""
     try:
         header = list(next(table))
     except StopIteration:
         return
     fields = [schema.field_of(h) for h in header]
-    where = M("upload.where_sheet", filename=filename, sheet=sheet) if sheet else M("upload.where", filename=filename)
     missing = [f for f in schema.required if f not in fields]
     if missing:
         known = [f"{aliases[0]}/{aliases[1]}" for aliases in schema.aliases.values()]
-        raise UploadError(M("upload.header", where=where, needs=[M("upload.needs_column", field=f, described=schema.describe(f))
-                                                             for f in missing],
-                            found=[str(h) for h in header if h is not None], known=known))
+        raise _refuse(filename, "missing_columns", row=1, sheet=sheet, missing=missing,
+                      needs=[M("upload.needs_column", field=f, described=schema.describe(f)) for f in missing],
+                      found=[str(h)[:50] for h in header if h is not None][:20], known=known)
     columns: dict[str, str] = {}
     for field_name, h in zip(fields, header):
         if field_name and field_name not in columns:
@@ -452,7 +517,7 @@ def _table_rows(
                 continue
             if field_name not in schema.multi and field_name in values:
                 continue
-            values.setdefault(field_name, []).append(_cell_text(cell))
+            values.setdefault(field_name, []).append(_cell_text(unescape_csv_cell(cell) if unescape else cell))
         yield TableRow(sheet=sheet, number=number, values=values, columns=columns)
 
 
@@ -463,24 +528,13 @@ def _unknown_column(schema: TableSchema, name: str, *, sheet: str | None = None,
         severity="warning", row=row, column=name, sheet=sheet, code="unknown_column")
 
 
-def _detect_encoding(filename: str, data: bytes) -> str:
-    # Chinese Excel saves "CSV" as GBK/GB18030; UTF-8 (with or without BOM) is tried first since a
-    # valid UTF-8 multi-byte text is almost never valid by accident. Decoded in chunks and thrown
-    # away: only the verdict is kept, the text is streamed later.
-    for encoding in ("utf-8-sig", "gb18030"):
-        decoder = codecs.getincrementaldecoder(encoding)()
-        try:
-            for start in range(0, len(data), 1 << 20):
-                decoder.decode(data[start:start + (1 << 20)])
-            decoder.decode(b"", final=True)
-            return encoding
-        except UnicodeDecodeError:
-            continue
-    raise UploadError(M("upload.encoding", filename=filename))
-
-
 def _text_stream(filename: str, data: bytes) -> io.TextIOWrapper:
-    return io.TextIOWrapper(io.BytesIO(data), encoding=_detect_encoding(filename, data), newline="")
+    verdict = detect_encoding(data)
+    if verdict.encoding is None:
+        if verdict.problem == "bad_encoding":
+            raise _refuse(filename, "bad_encoding", encoding=verdict.likely)
+        raise _refuse(filename, "binary_file", kind="")  # no kind known: just not text
+    return io.TextIOWrapper(io.BytesIO(data), encoding=verdict.encoding, newline="")
 
 
 def _csv_rows(filename: str, data: bytes, schema: TableSchema, notes: list[ValidationProblem]) -> Iterator[TableRow]:
@@ -496,25 +550,27 @@ def _csv_rows(filename: str, data: bytes, schema: TableSchema, notes: list[Valid
     def guarded() -> Iterator[list[str]]:
         try:
             yield from reader
-        except csv.Error as exc:  # NUL bytes, a cell over csv.field_size_limit (128 KiB)
-            raise UploadError(M("upload.csv_line", filename=filename, line=reader.line_num, detail=str(exc))) from exc
+        except csv.Error as exc:
+            line = reader.line_num
+            if "field larger than field limit" in str(exc):
+                raise _refuse(filename, "cell_too_large", row=line, line=line, limit=csv.field_size_limit()) from exc
+            raise _refuse(filename, "bad_csv", row=line, line=line, detail=str(exc)) from exc
 
-    return _table_rows(filename, None, guarded(), schema, notes)
+    return _table_rows(filename, None, guarded(), schema, notes, unescape=True)
 
 
 def _check_archive(filename: str, zf: zipfile.ZipFile, limits: ParseLimits) -> None:
     """Refuse an XLSX from its zip directory alone, then by a streamed count of sheet rows."""
     infos = zf.infolist()
-    limit_mib = limits.max_xlsx_uncompressed_bytes / 2**20
     total = sum(i.file_size for i in infos)
     if len(infos) > 10_000 or total > limits.max_xlsx_uncompressed_bytes:
-        raise ArchiveTooLarge(M("upload.xlsx_total", filename=filename, mib=total / 2**20, parts=len(infos),
-                                limit=limit_mib))
+        raise _refuse(filename, "xlsx_too_large", cls=ArchiveTooLarge, size_mib=round(total / 2**20),
+                      parts=len(infos), limit_mib=round(limits.max_xlsx_uncompressed_bytes / 2**20))
     for info in infos:
         ratio = info.file_size / max(info.compress_size, 1)
         if info.file_size > _LARGE_MEMBER and ratio > limits.max_xlsx_ratio:
-            raise ArchiveTooLarge(M("upload.xlsx_ratio", filename=filename, part=info.filename, ratio=ratio,
-                                    limit=limits.max_xlsx_ratio))
+            raise _refuse(filename, "xlsx_ratio", cls=ArchiveTooLarge, part=info.filename, ratio=round(ratio),
+                          limit=limits.max_xlsx_ratio)
     # Decompressing reads at most the declared sizes checked above (zipfile stops there).
     rows = 0
     for info in infos:
@@ -530,7 +586,8 @@ def _check_archive(filename: str, zf: zipfile.ZipFile, limits: ParseLimits) -> N
                 last = block.rfind(b">", 0, len(block))
                 tail = block[max(cut, last + 1):]
                 if rows > limits.max_rows + _ROW_SLACK:
-                    raise TooManyRows(M("upload.xlsx_rows", filename=filename, limit=limits.max_rows))
+                    raise _refuse(filename, "too_many_rows", cls=TooManyRows, row=limits.max_rows + 2,
+                                  limit=limits.max_rows)
 
 
 def _xlsx_rows(
@@ -538,16 +595,20 @@ def _xlsx_rows(
 ) -> Iterator[TableRow]:
     from openpyxl import load_workbook
 
+    if not data.startswith(b"PK"):
+        kind = next((k for magic, k in _MAGIC if data.startswith(magic)), "not_zip")
+        raise _refuse(filename, "not_xlsx", detail=M(f"file.is_{kind}"))
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             _check_archive(filename, zf, limits)
     except zipfile.BadZipFile as exc:
-        raise UploadError(M("upload.xlsx_unreadable", filename=filename, detail=str(exc))) from exc
+        raise _refuse(filename, "not_xlsx", detail=str(exc)) from exc
     try:
         # data_only=False: a formula cell reads as its formula text ("=…") and is reported as one.
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
-        raise UploadError(M("upload.xlsx_unreadable", filename=filename, detail=str(exc))) from exc
+        # A zip that is not a workbook (a renamed .zip) has no [Content_Types].xml: KeyError.
+        raise _refuse(filename, "not_xlsx", detail=M("file.zip_not_workbook", detail=str(exc)[:200])) from exc
     try:
         sheets_used = 0
         marker = schema.required[0]
@@ -561,7 +622,7 @@ def _xlsx_rows(
             sheets_used += 1
             yield from _table_rows(filename, sheet.title, _chain([list(first)], table), schema, notes)
         if sheets_used == 0:
-            raise UploadError(M("upload.no_sheet", filename=filename, marker=marker, described=schema.describe(marker)))
+            raise _refuse(filename, "no_data_sheet", row=1, marker=marker, spellings=schema.describe(marker))
     finally:
         workbook.close()
 
@@ -571,15 +632,42 @@ def _chain(first: list[Sequence[Any]], rest: Iterable[Sequence[Any]]) -> Iterato
     yield from rest
 
 
-def _json_rows(filename: str, data: bytes, schema: TableSchema, notes: list[ValidationProblem]) -> Iterator[TableRow]:
+def _load_json(filename: str, text: str, line: int | None = None) -> Any:
+    at = M("file.on_line", line=line) if line is not None else ""
     try:
-        payload = json.load(_text_stream(filename, data))
+        payload = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UploadError(M("upload.json", filename=filename, line=exc.lineno, column=exc.colno, detail=exc.msg)) from exc
+        row = line if line is not None else exc.lineno
+        where = at or M("file.at_line_column", line=row, column=exc.colno)
+        raise _refuse(filename, "invalid_json", row=row, line=row, at=where, detail=exc.msg) from exc
+    except RecursionError as exc:  # [[[[… thousands deep: the decoder gives up, and so do we
+        raise _refuse(filename, "json_too_deep", row=line, at=at, limit=MAX_JSON_DEPTH) from exc
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise _refuse(filename, "invalid_json", row=line, at=at, detail=str(exc)[:200]) from exc
+    if _depth(payload) > MAX_JSON_DEPTH:
+        raise _refuse(filename, "json_too_deep", row=line, at=at, limit=MAX_JSON_DEPTH)
+    return payload
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of decoded JSON, without recursion (so no depth can overflow the stack here)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            deepest = max(deepest, depth)
+            if deepest > MAX_JSON_DEPTH:
+                return deepest
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _json_rows(filename: str, data: bytes, schema: TableSchema, notes: list[ValidationProblem]) -> Iterator[TableRow]:
+    payload = _load_json(filename, _text_stream(filename, data).read())
     if isinstance(payload, dict):
         payload = next((payload[k] for k in ("entries", "faq", "items", "phrases") if k in payload), None)
     if not isinstance(payload, list):
-        raise UploadError(M("upload.json_shape", filename=filename))
+        raise _refuse(filename, "not_a_list")
     for index, item in enumerate(payload, start=1):
         yield _object_row(filename, item, index, schema, notes)
 
@@ -588,16 +676,12 @@ def _jsonl_rows(filename: str, data: bytes, schema: TableSchema, notes: list[Val
     for number, line in enumerate(_text_stream(filename, data), start=1):
         if not line.strip():
             continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UploadError(M("upload.jsonl_line", filename=filename, line=number, detail=exc.msg)) from exc
-        yield _object_row(filename, item, number, schema, notes)
+        yield _object_row(filename, _load_json(filename, line, number), number, schema, notes)
 
 
 def _object_row(filename: str, item: Any, number: int, schema: TableSchema, notes: list[ValidationProblem]) -> TableRow:
     if not isinstance(item, dict):
-        raise UploadError(M("upload.json_item", filename=filename, item=number))
+        raise _refuse(filename, "not_an_object", row=number, item=number)
     values: dict[str, list[str]] = {}
     columns: dict[str, str] = {}
     for key, value in item.items():
@@ -610,5 +694,9 @@ def _object_row(filename: str, item: Any, number: int, schema: TableSchema, note
         cells = value if isinstance(value, list) else [value]
         if isinstance(value, bool):
             cells = ["1" if value else "0"]
+        for cell in cells:
+            if isinstance(cell, (list, dict)):  # str() of it would import Python's repr as text
+                raise _refuse(filename, "nested_value", row=number, column=str(key), item=number, field=str(key),
+                              kind=M("file.kind_nested_list" if isinstance(cell, list) else "file.kind_object"))
         values.setdefault(name, []).extend("" if c is None else _cell_text(c) for c in cells)
     return TableRow(sheet=None, number=number, values=values, columns=columns)

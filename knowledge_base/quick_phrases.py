@@ -17,11 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from models.errors import InvalidItem, InvalidUpload, ItemNotFound, LimitExceeded, ValidationProblem
+from models.errors import InvalidItem, InvalidUpload, ItemExists, ItemNotFound, LimitExceeded, ValidationProblem
 from models.messages import M
 
 from .export import ExportFormat, write_table
-from .parsing import ParseLimits, TableRow, TableSchema, compliance_problems, formula_problem, read_table
+from .cells import cell_problems
+from .parsing import ParseLimits, TableRow, TableSchema, compliance_problems, read_table
 from .store import KbStore, Revision
 
 __all__ = ["QuickPhrase", "QuickPhraseLimits", "QuickPhraseBook", "QuickPhraseImport", "QP_SCHEMA", "QP_HEADERS",
@@ -88,9 +89,7 @@ def _check_one(p: QuickPhrase, limits: QuickPhraseLimits, parse_limits: ParseLim
             M("problem.bad_shortcut", shortcut=p.shortcut[:40]), column=col("shortcut"),
             value=p.shortcut[:40], code="bad_shortcut", **where))
     for name, value in (("text", p.text), ("group", p.group), ("shortcut", p.shortcut)):
-        problem = formula_problem(value, column=col(name), where=where)
-        if problem:
-            problems.append(problem)
+        problems += cell_problems(value, column=col(name), where=where)
     problems += compliance_problems(p.text, parse_limits, column=col("text"), where=where)
     return problems
 
@@ -175,7 +174,8 @@ class QuickPhraseBook:
         ok, problems = check_phrases(phrases, self.limits, self.parse_limits)
         errors = [p for p in problems if p.severity == "error"]
         if errors:
-            raise InvalidItem(M("item.invalid", subject=subject, n=len(errors)), problems)
+            taken = all(p.code in ("duplicate_id", "duplicate_shortcut") for p in errors)
+            raise (ItemExists if taken else InvalidItem)(M("item.invalid", subject=subject, n=len(errors)), problems)
 
     def create(self, shop_id: str, text: str, *, group: str = "", shortcut: str = "",
                phrase_id: str | None = None) -> tuple[int, QuickPhrase]:

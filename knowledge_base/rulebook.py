@@ -20,12 +20,14 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import available_timezones
 
 import numpy as np
 
-from models.errors import InvalidItem, ItemNotFound, LimitExceeded, ValidationProblem
+from models.errors import InvalidItem, ItemExists, ItemNotFound, LimitExceeded, ValidationProblem
 from models.messages import M
 
+from .cells import cell_problems
 from .index import TextEncoder
 from .parsing import ParseLimits, compliance_problems
 from .rules import (
@@ -92,6 +94,8 @@ class RuleBook:
 
     def set_timezone(self, shop_id: str, name: str) -> str:
         try:
+            if name not in available_timezones():  # ZoneInfo also opens file paths such as "posix/…"
+                raise ValueError(f"unknown time zone {name!r}; use an IANA name such as Asia/Shanghai")
             zone(name)
         except ValueError as exc:
             msg = M("problem.bad_timezone", name=name)
@@ -127,6 +131,11 @@ class RuleBook:
     def _validate(self, rule: Rule) -> None:
         problems = check_rule(rule, self.limits)
         problems += compliance_problems(rule.reply, self.parse_limits, column="reply", where={})
+        # Rules never reach a spreadsheet (no formula check), but their texts reach agents and buyers.
+        texts = [("name", rule.name), ("reply", rule.reply), *(("trigger.keywords", k) for k in rule.trigger.keywords),
+                 *(("trigger.examples", e) for e in rule.trigger.examples)]
+        problems += [p for column, text in texts for p in cell_problems(text, column=column, where={})
+                     if p.code == "control_character"]
         errors = [p for p in problems if p.severity == "error"]
         if errors:
             raise InvalidItem(M("item.invalid", subject=M("item.rule", name=rule.name or rule.id), n=len(errors)),
@@ -148,7 +157,7 @@ class RuleBook:
         def change(items: list[dict]) -> tuple[list[dict], str]:
             if any(i["rule_id"] == rule.id for i in items):
                 msg = M("rule.id_used", id=rule.id)
-                raise InvalidItem(msg, [ValidationProblem.of(msg, column="id", value=rule.id, code="duplicate_id")])
+                raise ItemExists(msg, [ValidationProblem.of(msg, column="id", value=rule.id, code="duplicate_id")])
             if len(items) >= self.limits.max_rules:
                 raise LimitExceeded(M("rule.limit", limit=self.limits.max_rules))
             return [*items, item], f"create {rule.id}"

@@ -21,6 +21,7 @@ Matching ignores case, full/half width and whitespace: both the message and the 
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -359,6 +360,9 @@ def _valid_time(text: str, *, end: bool) -> bool:
     return 0 <= h <= 23 and 0 <= m <= 59
 
 
+_RULE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
 def check_rule(rule: Rule, limits: RuleLimits) -> list[ValidationProblem]:
     """Every problem of one rule, located by field (``column``), e.g. ``trigger.keywords``."""
     problems: list[ValidationProblem] = []
@@ -366,6 +370,8 @@ def check_rule(rule: Rule, limits: RuleLimits) -> list[ValidationProblem]:
     def bad(column: str, msg: Msg, code: str = "invalid", value: str | None = None) -> None:
         problems.append(ValidationProblem.of(msg, column=column, code=code, value=value))
 
+    if not _RULE_ID.match(rule.id):  # it names the rule in URLs (/rules/{rule_id})
+        bad("id", M("problem.qp_bad_id", id=rule.id[:80]), "bad_id", rule.id[:80])
     if not rule.name.strip():
         bad("name", M("problem.missing_name"), "missing_name")
     elif len(rule.name) > limits.max_name_chars:
@@ -376,10 +382,11 @@ def check_rule(rule: Rule, limits: RuleLimits) -> list[ValidationProblem]:
     elif t.mode == "semantic":
         if not t.examples:
             bad("trigger.examples", M("problem.missing_examples"), "missing_examples")
-        if not 0 < t.threshold <= 1:
-            bad("trigger.threshold", M("problem.bad_threshold", threshold=t.threshold), "bad_threshold")
     elif not [k for k in t.keywords if match_key(k)]:
         bad("trigger.keywords", M("problem.missing_keywords", mode=t.mode), "missing_keywords")
+    # Checked in every mode: it is stored, and a later switch to semantic must not inherit a bad one.
+    if not 0 < t.threshold <= 1:
+        bad("trigger.threshold", M("problem.bad_threshold", threshold=t.threshold), "bad_threshold")
     if len(t.keywords) > limits.max_keywords:
         bad("trigger.keywords", M("problem.too_many_keywords", n=len(t.keywords), limit=limits.max_keywords),
             "too_many")

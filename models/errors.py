@@ -27,6 +27,7 @@ __all__ = [
     "ValidationProblem",
     "InvalidUpload",
     "InvalidItem",
+    "ItemExists",
     "InvalidRequest",
     "LimitExceeded",
     "Conflict",
@@ -176,6 +177,14 @@ class InvalidItem(InvalidUpload):
     code = "invalid_item"
 
 
+class ItemExists(InvalidItem):
+    """The item sent is valid on its own but its id (or a phrasing) is already taken in the shop: a 409.
+
+    ``problems`` say which (``duplicate_id``, ``conflict``), located as for any invalid item."""
+
+    code = "item_exists"
+
+
 class InvalidRequest(SmartReplyError, ValueError):
     """A request's values are outside the limits the operator configured."""
 
@@ -223,6 +232,10 @@ class ShopNotFound(NotFound):
 
 
 class NoActiveKnowledgeBase(NotFound):
+    """The shop exists but has no active version yet (nothing uploaded, or every upload failed).
+
+    A 409, not a 404: the shop is there, its state does not allow the request yet."""
+
     code = "no_active_kb"
 
 

@@ -220,42 +220,7 @@ _C: dict[str, tuple[str, str]] = {
                        "{filename}: {n} problem(s) found; nothing was imported. Fix the rows listed and upload again "
                        "(or import the valid rows with on_error=partial)."),
     "upload.no_valid": ("{filename}：没有有效的条目，未导入任何内容", "{filename}: no valid entries found; nothing was imported"),
-    "upload.too_large": ("{filename}：文件超过 {limit} 字节的上限（SMARTREPLY_MAX_UPLOAD_BYTES）",
-                         "{filename}: file is larger than the {limit} byte limit (SMARTREPLY_MAX_UPLOAD_BYTES)"),
-    "upload.too_many_rows": ("{filename}：行数过多，超过 {limit} 行的上限（SMARTREPLY_MAX_ROWS）；请拆分文件",
-                             "{filename}: too many rows: more than {limit} data rows (the limit, SMARTREPLY_MAX_ROWS); split the file"),
-    "upload.unsupported": ("{filename}：不支持的文件类型{suffix!q}；请上传 {choices} 之一",
-                           "{filename}: unsupported file type {suffix!q}; upload one of {choices}"),
-    "upload.where": ("{filename}", "{filename}"),
-    "upload.where_sheet": ("{filename} 工作表{sheet!q}", "{filename} sheet {sheet!q}"),
-    "upload.header": ("{where}：表头缺少必需的列：{needs}；实际表头为{found!q}。可用的列：{known}",
-                      "{where}: the header row needs {needs}; found [{found!q}]. Known columns: {known}"),
     "upload.needs_column": ("{field}（{described}）", "a {field} column ({described})"),
-    "upload.too_many_rows_plain": ("行数过多：上限为 {limit} 行（SMARTREPLY_MAX_ROWS）；请拆分文件",
-                                   "too many rows: the limit is {limit} (SMARTREPLY_MAX_ROWS); split the file"),
-    "upload.encoding": ("{filename}：文本既不是 UTF-8 也不是 GBK/GB18030；请另存为 UTF-8 CSV",
-                        "{filename}: text is neither UTF-8 nor GBK/GB18030; save the file as UTF-8 CSV"),
-    "upload.csv_line": ("{filename}：第 {line} 行无法按 CSV 读取：{detail}", "{filename}: line {line} cannot be read as CSV: {detail}"),
-    "upload.xlsx_total": ("{filename}：工作簿解压后约 {mib:.0f} MiB（{parts} 个部分），上限为 {limit:.0f} MiB"
-                          "（SMARTREPLY_MAX_XLSX_UNCOMPRESSED_BYTES）。请删除不用的工作表或图片",
-                          "{filename}: the workbook would expand to {mib:.0f} MiB in {parts} parts; the limit is {limit:.0f} "
-                          "MiB (SMARTREPLY_MAX_XLSX_UNCOMPRESSED_BYTES). Remove unused sheets or images"),
-    "upload.xlsx_ratio": ("{filename}：部分 {part} 解压后膨胀 {ratio:.0f} 倍（上限 {limit} 倍，SMARTREPLY_MAX_XLSX_RATIO）："
-                          "可能是压缩炸弹",
-                          "{filename}: part {part} expands {ratio:.0f}x (limit {limit}x, SMARTREPLY_MAX_XLSX_RATIO): "
-                          "this looks like a zip bomb"),
-    "upload.xlsx_rows": ("{filename}：行数过多：工作簿超过 {limit} 行（SMARTREPLY_MAX_ROWS）；请拆分文件",
-                         "{filename}: too many rows: the workbook holds more than {limit} rows (the limit, "
-                         "SMARTREPLY_MAX_ROWS); split the file"),
-    "upload.xlsx_unreadable": ("{filename}：不是可读取的 .xlsx 工作簿（{detail}）", "{filename}: not a readable .xlsx workbook ({detail})"),
-    "upload.no_sheet": ("{filename}：没有任何工作表的表头包含 {marker} 列（{described}）",
-                        "{filename}: no sheet has a header row with a {marker} column ({described})"),
-    "upload.json": ("{filename}：JSON 格式错误（第 {line} 行第 {column} 列）：{detail}",
-                    "{filename}: invalid JSON at line {line} column {column}: {detail}"),
-    "upload.json_shape": ("{filename}：需要一个条目列表（JSON 数组），或带 \"entries\" 列表的对象",
-                          "{filename}: expected a JSON list of entries or an object with an \"entries\" list"),
-    "upload.jsonl_line": ("{filename}：第 {line} 行不是有效的 JSON：{detail}", "{filename}: line {line} is not valid JSON: {detail}"),
-    "upload.json_item": ("{filename}：第 {item} 项不是 JSON 对象", "{filename}: item {item} is not a JSON object"),
     "upload.confirm_remove": ("这次上传会删除 {n} 个条目（超过 {limit} 个需要确认）：请带上 confirm_remove={n} 再提交",
                               "this upload would remove {n} entries (more than {limit} needs a confirmation): "
                               "send it again with confirm_remove={n}"),
@@ -290,6 +255,88 @@ _C: dict[str, tuple[str, str]] = {
     "request.at_most": ("{field}：最多 {limit}", "{field}: at most {limit}"),
     "request.threshold_order": ("自动回复阈值（{auto}）不能低于推荐阈值（{suggest}）",
                                 "auto_reply_threshold ({auto}) may not be below suggest_threshold ({suggest})"),
+    # -- a file that cannot be read at all (knowledge_base/parsing.py FILE_REASONS: file.<code>)
+    "file.refused": ("{filename}{place}：{reason}", "{filename}{place}: {reason}"),
+    "file.in_sheet": (" 工作表{sheet!q}", " sheet {sheet!q}"),
+    "file.at_row": (" 第 {row} 行", " row {row}"),
+    "file.in_sheet_row": (" 工作表{sheet!q}第 {row} 行", " sheet {sheet!q} row {row}"),
+    "file.bad_filename": ("文件名{problem}；请重命名（最多 {limit} 个字符，不含文件夹路径和不可见字符）后重新上传",
+                          "the file name {problem}; rename the file (at most {limit} characters, no folders, no "
+                          "unprintable characters) and upload it again"),
+    "file.name_missing": ("为空", "is missing"),
+    "file.name_too_long": ("长达 {n} 个字符", "is {n} characters long"),
+    "file.name_unprintable": ("含有不可见字符 {character}", "contains the unprintable character {character}"),
+    "file.name_folder": ("含有文件夹路径", "contains a folder path"),
+    "file.unsupported_type": ("不支持的文件类型{suffix!q}；请上传 {supported} 之一",
+                              "unsupported file type {suffix!q}; upload one of {supported}"),
+    "file.empty_file": ("文件是空的", "the file is empty"),
+    "file.bad_encoding": ("文本看起来是 {encoding} 编码，不是 UTF-8 或 GBK/GB18030：导入后会变成乱码。请另存为 UTF-8"
+                          "（Excel：另存为 →「CSV UTF-8」）后重新上传",
+                          "the text looks like {encoding}, not UTF-8 or GBK/GB18030: it would be imported as garbled "
+                          "characters. Save the file as UTF-8 (Excel: Save As → \"CSV UTF-8\") and upload it again"),
+    "file.binary_file": ("这不是文本文件（二进制数据{kind}）；请上传另存为 UTF-8 文本的 .csv、.json 或 .jsonl，或 .xlsx 工作簿",
+                         "this is not a text file (binary data{kind}); upload a .csv, .json or .jsonl saved as UTF-8 "
+                         "text, or an .xlsx workbook"),
+    "file.kind_zip": ("：是 zip 压缩包，也许是 .xlsx 工作簿？请用 .xlsx 后缀上传",
+                      " — a zip archive: an .xlsx workbook? Upload it with the .xlsx suffix"),
+    "file.kind_xls": ("：是旧版 Excel .xls 工作簿，请另存为 .xlsx", " — an old Excel .xls workbook: save it as .xlsx"),
+    "file.kind_pdf": ("：是 PDF 文档", " — a PDF document"),
+    "file.not_xlsx": ("不是可读取的 .xlsx 工作簿（{detail}）", "not a readable .xlsx workbook ({detail})"),
+    "file.is_not_zip": ("它不是 zip 压缩包：也许是改了后缀的 CSV 或文本文件？请用真实的后缀上传",
+                        "it is not a zip archive; a CSV or text file renamed to .xlsx? Upload it with its real suffix"),
+    "file.is_xls": ("这是旧版 Excel .xls 工作簿，请另存为 .xlsx", "an old Excel .xls workbook: save it as .xlsx"),
+    "file.is_pdf": ("这是 PDF 文档", "a PDF document"),
+    "file.is_zip": ("这是 zip 压缩包", "a zip archive"),
+    "file.zip_not_workbook": ("是 zip 压缩包但不是工作簿：{detail}", "a zip archive but not a workbook: {detail}"),
+    "file.missing_columns": ("表头缺少必需的列：{needs}；实际表头为{found!q}。可用的列：{known}",
+                             "the header row needs {needs}; found [{found!q}]. Known columns: {known}"),
+    "file.no_data_sheet": ("没有任何工作表的表头包含 {marker} 列（{spellings}）",
+                           "no sheet has a header row with a {marker} column ({spellings})"),
+    "file.bad_csv": ("第 {line} 行无法按 CSV 读取（{detail}）", "line {line} cannot be read as CSV ({detail})"),
+    "file.cell_too_large": ("第 {line} 行：有一个单元格超过 {limit} 个字符，远超任何问题或答案；请检查这一行附近的引号"
+                            "（未闭合的引号会把文件其余部分并入一个单元格）",
+                            "line {line}: a cell is longer than {limit} characters, far beyond any question or answer; "
+                            "check the quotes around this line (an unclosed quote joins the rest of the file into one cell)"),
+    "file.invalid_json": ("JSON 格式错误{at}：{detail}", "invalid JSON{at}: {detail}"),
+    "file.at_line_column": ("（第 {line} 行第 {column} 列）", " at line {line} column {column}"),
+    "file.on_line": ("（第 {line} 行）", " on line {line}"),
+    "file.json_too_deep": ("JSON{at}嵌套超过 {limit} 层；FAQ 文件应是对象列表，其值为文本或文本列表",
+                           "JSON{at} is nested more than {limit} levels deep; an FAQ file is a list of objects whose "
+                           "values are texts or lists of texts"),
+    "file.not_a_list": ("需要一个条目列表（JSON 数组），或带 \"entries\" 列表的对象",
+                        "expected a JSON list of entries or an object with an \"entries\" list"),
+    "file.not_an_object": ("第 {item} 项不是 JSON 对象", "item {item} is not a JSON object"),
+    "file.nested_value": ("第 {item} 项的字段{field!q}：值必须是文本、数字或文本列表，不能是{kind}",
+                          "item {item}, field {field!q}: a value must be a text, a number or a list of texts, not {kind}"),
+    "file.kind_nested_list": ("嵌套的列表", "a nested list"),
+    "file.kind_object": ("对象", "an object"),
+    "file.too_many_rows": ("行数过多：超过 {limit} 行的上限（SMARTREPLY_MAX_ROWS）；请拆分文件",
+                           "too many rows: more than {limit} data rows (the limit, SMARTREPLY_MAX_ROWS); split the file"),
+    "file.xlsx_too_large": ("工作簿解压后约 {size_mib} MiB（{parts} 个部分），上限为 {limit_mib} MiB"
+                            "（SMARTREPLY_MAX_XLSX_UNCOMPRESSED_BYTES）。请删除不用的工作表或图片",
+                            "the workbook would expand to {size_mib} MiB in {parts} parts; the limit is {limit_mib} MiB "
+                            "(SMARTREPLY_MAX_XLSX_UNCOMPRESSED_BYTES). Remove unused sheets or images"),
+    "file.xlsx_ratio": ("部分 {part} 解压后膨胀 {ratio} 倍（上限 {limit} 倍，SMARTREPLY_MAX_XLSX_RATIO）：看起来是压缩炸弹，不是表格",
+                        "part {part} expands {ratio}x (limit {limit}x, SMARTREPLY_MAX_XLSX_RATIO); this looks like a "
+                        "zip bomb, not a spreadsheet"),
+    "file.file_too_large": ("文件超过 {limit} 字节的上限（SMARTREPLY_MAX_UPLOAD_BYTES）",
+                            "file is larger than the {limit} byte limit (SMARTREPLY_MAX_UPLOAD_BYTES)"),
+    # -- a request body that cannot be parsed (service/api/errors.py)
+    "body.invalid_body": ("请求内容无法解析（{detail}）：请发送 UTF-8 JSON（Content-Type: application/json），嵌套不要太深",
+                          "the request body cannot be parsed ({detail}): send UTF-8 JSON with Content-Type "
+                          "application/json, nested at most a few levels"),
+    "body.invalid_multipart": ("上传内容不是有效的 multipart/form-data（{detail}）；请把文件放在表单字段 file 中发送",
+                               "the upload is not valid multipart/form-data ({detail}); send the file as the form field 'file'"),
+    "body.multipart_header_too_long": ("上传内容中某个分段的头部过长（{detail}），通常是文件名有几百个字符：请重命名文件"
+                                       "（最多 255 个字符）后重新上传",
+                                       "a part header of the multipart upload is longer than the parser accepts ({detail}); "
+                                       "usually a file name of hundreds of characters: rename the file (at most 255 "
+                                       "characters) and upload it again"),
+    "error.method_not_allowed_use": ("不支持 {method} 方法；请使用 {allowed}", "{method} is not allowed here; use {allowed}"),
+    "error.upload_body_too_large": ("上传内容超过 {limit} 字节的上限（SMARTREPLY_MAX_UPLOAD_BYTES）；未读取或保存任何内容",
+                                    "the upload is larger than the {limit} byte limit (SMARTREPLY_MAX_UPLOAD_BYTES); "
+                                    "nothing was read or stored"),
+    "error.item_exists": ("已存在：{detail}", "{detail}"),
     # -- problems in a file row or an API item (ValidationProblem.code, one template per variant)
     "problem.no_rows": ("文件没有数据行", "the file has no data rows"),
     "problem.duplicate_id": ("编号{id!q}重复（第 {first} 行已使用）", "duplicate id {id!q} (first used on row {first})"),
@@ -309,8 +356,12 @@ _C: dict[str, tuple[str, str]] = {
     "problem.too_many_answers": ("{n} 个答案，每个条目最多 {limit} 个", "{n} answers; the limit is {limit} per entry"),
     "problem.too_many_similar": ("{n} 个相似问，每个条目最多 {limit} 个", "{n} similar questions; the limit is {limit} per entry"),
     "problem.too_many_entries": ("条目过多", "too many entries"),
-    "problem.formula": ("单元格看起来是电子表格公式（可能是公式注入）；请删除开头的 =、+、- 或 @",
-                        "cell looks like a spreadsheet formula (possible formula injection); remove the leading =, +, - or @"),
+    "problem.formula": ("单元格看起来是电子表格公式（可能是公式注入）：以{start!q}开头；请删除开头的 =、+、- 或 @，或在前面加上文字",
+                        "cell looks like a spreadsheet formula (possible formula injection): it starts with {start!q}; "
+                        "remove the leading =, +, - or @ or put text before it"),
+    "problem.control_character": ("单元格第 {position} 个字符是控制字符 {character}（{name}），表格无法显示；请删除",
+                                  "cell contains the control character {character} ({name}) at position {position}, which "
+                                  "a spreadsheet cannot show; remove it"),
     "problem.compliance": ("内容未通过合规检查（{found}）：{reason}", "text fails the compliance check ({found}): {reason}"),
     "problem.bad_status": ("状态{value!q}无法识别；请填写 启用 或 停用", "status {value!q} is not understood; use 启用 or 停用"),
     "problem.unknown_column": ("未知列{name!q}已忽略（可用的列：{known}）", "unknown column {name!q} is ignored (known: {known})"),

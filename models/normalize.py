@@ -11,7 +11,7 @@ import unicodedata
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
-__all__ = ["Normalisation", "DEFAULT_NORMALISATION", "normalize_text"]
+__all__ = ["Normalisation", "DEFAULT_NORMALISATION", "normalize_text", "understandable"]
 
 _SPACES = re.compile(r"\s+")
 # Runs of one punctuation mark ("？？？", "!!!", "。。。。") carry tone, not meaning.
@@ -68,3 +68,13 @@ def normalize_text(text: str, options: Normalisation = DEFAULT_NORMALISATION) ->
         if len(stripped) >= 2:
             text = stripped
     return text
+
+
+def understandable(normalised: str) -> bool:
+    """Is anything left to understand in a normalised message: at least one letter or digit?
+
+    False for whitespace (ideographic spaces too), zero-width and other invisible characters, NUL and
+    other controls, punctuation, symbols and emoji: a suggestion for such a message would be a reply
+    to nothing (the nearest FAQ entry of an empty vector), so the service abstains instead.
+    """
+    return any(unicodedata.category(ch)[0] in "LN" for ch in normalised)

@@ -28,6 +28,7 @@ from .api import (
 )
 from .api.deps import AnyKey
 from .api.errors import install_error_handlers
+from .api.openapi import install_openapi
 from .config import Settings
 from .observability import RequestMiddleware
 from .runtime import DEMO_SHOP_ID, Runtime
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(RequestMiddleware, metrics=metrics, max_body_bytes=runtime.settings.max_body_bytes,
                        max_upload_bytes=runtime.settings.max_upload_bytes)
     install_error_handlers(app)
+    install_openapi(app, runtime.settings)
     app.include_router(health.router)
 
     @app.get("/metrics", tags=["operations"], include_in_schema=False)

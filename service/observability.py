@@ -20,13 +20,25 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from models.messages import M, pick_language
 from models.privacy import mask_pii
 
-__all__ = ["Metrics", "RequestMiddleware", "JsonFormatter", "TextFormatter", "REQUEST_ID_HEADER"]
+__all__ = ["Metrics", "RequestMiddleware", "JsonFormatter", "TextFormatter", "REQUEST_ID_HEADER", "caller_request_id"]
 
 access_log = logging.getLogger("smartreply.access")
 REQUEST_ID_HEADER = "x-request-id"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def caller_request_id(given: str) -> str | None:
+    """The caller's ``X-Request-ID`` if the service may use it as the request id: 1-64 safe characters
+    and nothing PII masking would change (a phone or order number as an id would reach logs and the
+    analytics tables). Otherwise the service makes its own id and logs the caller's only masked."""
+    if _SAFE_ID.match(given) and mask_pii(given) == given:
+        return given
+    return None
+
+
 # Routes whose body is a file upload (multipart): they get max_upload_bytes (+ form overhead).
 _UPLOAD_PATHS = re.compile(r"/(kb|quick-phrases/import)$")
+_FORM_OVERHEAD = 64 * 1024  # multipart boundaries and headers around an upload
 
 
 class Metrics:
@@ -79,7 +91,7 @@ class RequestMiddleware:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
-        self.max_upload_bytes = max_upload_bytes + 64 * 1024  # multipart boundaries and headers
+        self.max_upload_bytes = max_upload_bytes + _FORM_OVERHEAD
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -88,16 +100,23 @@ class RequestMiddleware:
         started = time.perf_counter()
         headers = dict(scope.get("headers") or [])
         given = headers.get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
-        request_id = given if _SAFE_ID.match(given) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
-        limit = self.max_upload_bytes if _UPLOAD_PATHS.search(scope["path"]) else self.max_body_bytes
+        usable = caller_request_id(given)
+        state = scope.setdefault("state", {})
+        # A route may replace the id (a reused X-Request-ID): the header and the log follow the state.
+        state["request_id"] = usable or uuid.uuid4().hex
+        state["request_id_from_caller"] = usable is not None
+        upload = bool(_UPLOAD_PATHS.search(scope["path"]))
+        limit = self.max_upload_bytes if upload else self.max_body_bytes
         status = {"code": 500}
+        exceeded = False  # the body went over the limit: whatever the app answers, the client gets a 413
 
         async def send_wrapper(message: Message) -> None:
+            if exceeded:
+                return
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
                 message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                message["headers"] = [*message["headers"], (b"x-request-id", state["request_id"].encode())]
             await send(message)
 
         length = headers.get(b"content-length")
@@ -110,22 +129,28 @@ class RequestMiddleware:
         received = 0
 
         async def receive_limited() -> Message:
-            nonlocal received
+            nonlocal received, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    # A chunked body has no Content-Length to refuse up front. The body parsers turn
+                    # any error while reading into a 400, so the flag (not the exception) decides.
+                    exceeded = True
                     raise _BodyTooLarge
             return message
 
         try:
             if too_large:
-                await _too_large(send_wrapper, limit, headers)
+                await _too_large(send_wrapper, limit, headers, upload=upload)
             else:
                 await self.app(scope, receive_limited, send_wrapper)
         except _BodyTooLarge:
-            await _too_large(send_wrapper, limit, headers)
+            pass
         finally:
+            if exceeded:
+                exceeded = False
+                await _too_large(send_wrapper, limit, headers, upload=upload)
             elapsed = time.perf_counter() - started
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
@@ -134,20 +159,27 @@ class RequestMiddleware:
                 self.metrics.requests.labels(route=template, method=method, status=str(status["code"])).inc()
                 self.metrics.latency.labels(route=template, method=method).observe(elapsed)
             shop = (scope.get("path_params") or {}).get("shop_id")
-            access_log.info("request", extra={"fields": {
-                "request_id": request_id, "method": method, "route": template, "status": status["code"],
-                "latency_ms": round(elapsed * 1000, 2), "shop": shop}})
+            fields = {"request_id": state["request_id"], "method": method, "route": template,
+                      "status": status["code"], "latency_ms": round(elapsed * 1000, 2), "shop": shop}
+            if given and given != state["request_id"]:
+                fields["caller_request_id"] = mask_pii(given[:64])  # refused or reused: kept masked for tracing
+            access_log.info("request", extra={"fields": fields})
 
 
 class _BodyTooLarge(Exception):
     pass
 
 
-async def _too_large(send: Send, limit: int, headers: dict[bytes, bytes]) -> None:
-    message = M("error.too_large", limit=limit)
+async def _too_large(send: Send, limit: int, headers: dict[bytes, bytes], *, upload: bool) -> None:
+    if upload:
+        limit -= _FORM_OVERHEAD
+        code, message = "upload_too_large", M("error.upload_body_too_large", limit=limit)
+    else:
+        code, message = "too_large", M("error.too_large", limit=limit)
     lang = pick_language(headers.get(b"accept-language", b"").decode("latin-1"))
-    body = json.dumps({"error": {"code": "too_large", "message": message.text(lang), "message_code": message.code,
-                                 "params": dict(message.params), "details": []}}, ensure_ascii=False).encode()
+    body = json.dumps({"error": {"code": code, "message": message.text(lang), "message_code": message.code,
+                                 "params": dict(message.params), "details": [{"code": "body_too_large", "limit": limit}]}},
+                      ensure_ascii=False).encode()
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

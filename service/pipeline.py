@@ -23,7 +23,7 @@ from knowledge_base.schema import FaqEntry
 from knowledge_base.store import KbStore
 from models.escalation import Escalation
 from models.intent import IntentClassifier, IntentPrediction
-from models.normalize import normalize_text
+from models.normalize import normalize_text, understandable
 
 from .desk import DeskAnnotator
 from .ranking import (
@@ -108,6 +108,9 @@ class SuggestResult:
     thresholds: tuple[float, float] | None = None  # (suggest, auto-reply) applied
     routing: RouteDecision | None = None  # the shop group the message goes to, and why
     escalate: Escalation | None = None  # a person must handle it now (never auto-replied)
+    # Why it abstained: "nothing_to_understand" (no letter or digit left after normalisation: nothing
+    # was encoded, no rule or template offered) or "no_confident_answer"; None when a KB answer is given.
+    abstain_reason: str | None = None
 
 
 class ServedEntries(Mapping[str, FaqEntry]):
@@ -310,6 +313,12 @@ class Suggester:
         kb = self.kb(shop_id)
         t1 = time.perf_counter()
         query = self.normalise(message)
+        if not understandable(query):  # only spaces, emoji, punctuation, invisible characters …
+            return SuggestResult(shop_id=shop_id, kb_version=kb.index.version, suggestions=[], abstained=True,
+                                 abstain_reason="nothing_to_understand", ranking=[] if full_ranking else None,
+                                 thresholds=(threshold, auto_threshold),
+                                 timings_ms={"load": round((t1 - t0) * 1000, 3),
+                                             "total": round((time.perf_counter() - t0) * 1000, 3)})
         previous = context.previous_buyer_text() if opts.context_weight > 0 else None
         use_context = previous is not None and len(query) <= opts.context_max_chars
         vectors = self.encoder.encode([query, self.normalise(previous)] if use_context else [query])
@@ -342,13 +351,15 @@ class Suggester:
                                        other=trace.get(id(s), (None, None))[1],
                                        auto_reply=s.confidence >= auto_threshold and escalate is None)
                        for i, s in enumerate(ranked, start=1)]
+        abstained = not any(s.source == "kb" for s in out)
         return SuggestResult(
             ranking=ranking, thresholds=(threshold, auto_threshold),
             shop_id=shop_id,
             kb_version=kb.index.version,
             suggestions=out,
             intent=intent,
-            abstained=not any(s.source == "kb" for s in out),
+            abstained=abstained,
+            abstain_reason="no_confident_answer" if abstained else None,
             blocked=blocked,
             routing=routing,
             escalate=escalate,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from knowledge_base.cells import CELL_CODES
+from knowledge_base.parsing import FILE_REASONS
 from service.config import Settings
 from tests.conftest import REPO
 
@@ -26,7 +28,7 @@ def test_every_kb_setting_is_documented_with_its_default():
 
 def test_every_problem_reason_and_error_code_is_documented():
     sources = ["knowledge_base/parsing.py", "knowledge_base/editing.py", "knowledge_base/quick_phrases.py",
-               "knowledge_base/rulebook.py", "knowledge_base/rules.py"]
+               "knowledge_base/rulebook.py", "knowledge_base/rules.py", "knowledge_base/cells.py"]
     problem_codes = _codes(r'code="(\w+)"', *sources)
     problem_codes |= _codes(r'bad\([^()]*?"[^"]*",\s*"(\w+)"', "knowledge_base/rules.py")
     problem_codes |= _codes(r'\n\s*"(\w+)"\)\n', "knowledge_base/rules.py")  # bad(..., \n "code")
@@ -35,7 +37,9 @@ def test_every_problem_reason_and_error_code_is_documented():
     error_codes = _codes(r'code = "(\w+)"', "models/errors.py") & {
         "upload_unreadable", "upload_too_large", "too_many_rows", "xlsx_too_large", "upload_invalid", "invalid_item",
         "limit_exceeded", "invalid_request", "version_not_activatable", "version_not_found", "item_not_found",
-        "shop_not_found", "no_active_kb", "confirmation_required"}
-    assert len(problem_codes) > 20 and len(reason_codes) == 9 and len(error_codes) == 14
+        "shop_not_found", "no_active_kb", "confirmation_required", "item_exists"}
+    problem_codes |= set(FILE_REASONS) | set(CELL_CODES)
+    problem_codes |= {"invalid_body", "invalid_multipart", "multipart_header_too_long", "body_too_large"}
+    assert len(problem_codes) > 40 and len(reason_codes) == 9 and len(error_codes) == 15
     missing = sorted(c for c in problem_codes | reason_codes | error_codes if f"`{c}`" not in DOC)
     assert not missing, f"not documented in docs/knowledge-base.md: {missing}"

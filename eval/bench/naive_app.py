@@ -19,6 +19,8 @@ from pathlib import Path
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from knowledge_base.cells import unescape_csv_cell
+
 __all__ = ["create_naive_app"]
 
 
@@ -34,7 +36,9 @@ def create_naive_app(index_dir: Path, faq_csv: Path, model_path: str) -> FastAPI
     model = SentenceTransformer(model_path, device="cpu")
     index = faiss.read_index(str(index_dir / "index.faiss"))
     phrasings = json.loads((index_dir / "phrasings.json").read_text("utf-8"))
-    answers = {row["编号"]: row for row in csv.DictReader(io.StringIO(faq_csv.read_text("utf-8")))}
+    # The shop file is the service's CSV (cells.csv_bytes: a BOM, formula-like cells escaped).
+    answers = {row["编号"]: {k: unescape_csv_cell(v) for k, v in row.items()}
+               for row in csv.DictReader(io.StringIO(faq_csv.read_text("utf-8-sig")))}
     app = FastAPI(title="naive baseline")
 
     @app.get("/healthz")

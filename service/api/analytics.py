@@ -15,10 +15,11 @@ from models.messages import M
 
 from .deps import AdminShop, ItemId, Lang, RuntimeDep
 from .kb import _edit
-from .schemas import EntryEditResponse, ErrorResponse, MessagePublic
+from .openapi import error_responses
+from .schemas import EntryEditResponse, ErrorResponse, JsonInt, MessagePublic
 
 router = APIRouter(prefix="/v1/shops/{shop_id}/analytics", tags=["feedback and analytics"])
-_ERRORS = {404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
+_ERRORS = error_responses(404, 409, 422)
 Days = Query(7, ge=1, le=90, description="The window: the last N days.")
 
 
@@ -112,13 +113,13 @@ class AddAsEntry(BaseModel):
     answer: str = Field(min_length=1, max_length=2000, description="The answer of the new entry.")
     question: str | None = Field(None, max_length=200, description="Default: the cluster's most recent message.")
     category: str = Field("", max_length=50)
-    days: int = Field(7, ge=1, le=90, description="The window the cluster was listed with.")
+    days: JsonInt = Field(7, ge=1, le=90, description="The window the cluster was listed with.")
 
 
 class AddAsSimilar(BaseModel):
     model_config = ConfigDict(extra="forbid")
     entry_id: str = Field(min_length=1, max_length=64, description="The entry that answers these messages.")
-    days: int = Field(7, ge=1, le=90, description="The window the cluster was listed with.")
+    days: JsonInt = Field(7, ge=1, le=90, description="The window the cluster was listed with.")
 
 
 def _active_entries(runtime, shop_id: str) -> tuple[int | None, list[FaqEntry]]:  # noqa: ANN001

@@ -10,12 +10,14 @@ from models.errors import InvalidRequest
 from models.messages import M, render
 
 from .deps import AnyKey, Lang, RuntimeDep
+from .schemas import setting_limit
 
 router = APIRouter(prefix="/v1/compliance", tags=["compliance"])
 
 
 class ComplianceRequest(BaseModel):
-    text: str = Field(min_length=1, description="The text about to be sent to the buyer.")
+    text: str = Field(min_length=1, description="The text about to be sent to the buyer.",
+                      json_schema_extra=setting_limit(maxLength="max_answer_chars"))
 
 
 class ViolationPublic(BaseModel):

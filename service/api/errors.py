@@ -7,7 +7,9 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from models.errors import (
     ArtifactMismatch,
@@ -17,6 +19,8 @@ from models.errors import (
     Forbidden,
     InvalidRequest,
     InvalidUpload,
+    ItemExists,
+    NoActiveKnowledgeBase,
     NotFound,
     RateLimited,
     SmartReplyError,
@@ -34,6 +38,8 @@ _STATUS: list[tuple[type[SmartReplyError], int]] = [
     (Unauthorized, 401),
     (Forbidden, 403),
     (RateLimited, 429),
+    (NoActiveKnowledgeBase, 409),
+    (ItemExists, 409),
     (NotFound, 404),
     (InvalidUpload, 422),
     (InvalidRequest, 422),
@@ -82,11 +88,22 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "http_error")
-        message = {404: M("error.not_found_route"), 405: M("error.method_not_allowed")}.get(
+        lang = request_language(request)
+        if exc.status_code == 400:
+            code, message, details = _unparsable(exc)
+            return error_response(400, code, message, lang, details)
+        if exc.status_code == 405:
+            # Starlette names only the methods of the first route on the path; a path often has several.
+            allowed = _allowed_methods(request)
+            response = error_response(405, "method_not_allowed", M("error.method_not_allowed_use",
+                                      method=request.method, allowed=allowed), lang, [{"allow": allowed}])
+            response.headers["Allow"] = ", ".join(allowed)
+            return response
+        code = {404: "not_found", 413: "too_large"}.get(exc.status_code, "http_error")
+        message = {404: M("error.not_found_route")}.get(
             exc.status_code, M("error.http", status=exc.status_code, detail=str(exc.detail)))
-        response = error_response(exc.status_code, code, message, request_language(request))
-        for name, value in (exc.headers or {}).items():  # e.g. Allow on a 405
+        response = error_response(exc.status_code, code, message, lang)
+        for name, value in (exc.headers or {}).items():
             response.headers[name] = value
         return response
 
@@ -94,3 +111,34 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error")
         return error_response(500, "internal_error", M("error.internal_error"), request_language(request))
+
+
+def _unparsable(exc: StarletteHTTPException) -> tuple[str, Msg, list[dict]]:
+    """A 400 for a body that cannot be parsed: a stable code (body.<code> is its sentence) and the parser's
+    own reason, e.g. python-multipart's for a header longer than it reads."""
+    detail = str(exc.detail)
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and (cause.__cause__ or cause.__context__) is not None:
+        cause = cause.__cause__ or cause.__context__
+    reason = str(cause) if cause is not None else ""
+    if "header size" in reason.lower():
+        code = "multipart_header_too_long"
+    elif "multipart" in detail.lower():
+        code = "invalid_multipart"
+    else:
+        code = "invalid_body"
+    shown = (reason or detail).strip().rstrip(".")[:200] or "unparsable"
+    return code, M(f"body.{code}", detail=shown), [{"code": code, "detail": shown}]
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods of the path's operations: of the most specific templates matching it (…/rules/explain
+    also matches …/rules/{rule_id}, but its document entry is …/rules/explain)."""
+    matching: list[tuple[int, set[str]]] = []
+    for context in iter_route_contexts(request.app.router.routes):  # included routers too
+        route, template = context.original_route, context.path_format
+        if template is not None and getattr(route, "methods", None) and compile_path(template)[0].match(
+                request.url.path):
+            matching.append((template.count("{"), set(route.methods)))
+    fewest = min((params for params, _ in matching), default=0)
+    return sorted(set().union(*(methods for params, methods in matching if params == fewest)))

@@ -8,7 +8,8 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from .deps import AgentShop, RuntimeDep
-from .schemas import ErrorResponse
+from .openapi import error_responses
+from .schemas import int_range
 
 router = APIRouter(prefix="/v1/shops/{shop_id}", tags=["feedback and analytics"])
 
@@ -19,11 +20,11 @@ class FeedbackIn(BaseModel):
     action: Literal["accepted", "edited", "ignored", "own_reply"] = Field(
         description="accepted: sent a suggestion as is; edited: sent it changed (final_text); ignored: used none; "
         "own_reply: wrote its own reply (final_text).")
-    suggestion_rank: int | None = Field(None, ge=1, le=100, description="1-based rank of the suggestion used.")
+    suggestion_rank: int_range(1, 100) | None = Field(None, description="1-based rank of the suggestion used.")
     entry_id: str | None = Field(None, max_length=128, description="FAQ entry used (default: the one at that rank).")
     final_text: str | None = Field(None, max_length=5000, description="What was sent (PII-masked before storing).")
     agent_id: str = Field(min_length=1, max_length=64)
-    time_to_reply_ms: int | None = Field(None, ge=0, le=86_400_000,
+    time_to_reply_ms: int_range(0, 86_400_000) | None = Field(None,
                                          description="From the buyer's message to the agent's reply.")
 
 
@@ -33,7 +34,7 @@ class FeedbackCreated(BaseModel):
 
 
 @router.post("/feedback", status_code=status.HTTP_201_CREATED, response_model=FeedbackCreated,
-             responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})
+             responses=error_responses(404, 422))
 def post_feedback(shop_id: AgentShop, body: FeedbackIn, runtime: RuntimeDep) -> FeedbackCreated:
     """Record what the agent did with suggestion request ``request_id`` (404 if this shop never made it)."""
     fb = runtime.events.record_feedback(shop_id, **body.model_dump())

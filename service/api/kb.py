@@ -10,12 +10,14 @@ from fastapi.responses import JSONResponse, Response
 from knowledge_base.editing import EntryDiff
 from knowledge_base.export import MEDIA_TYPES, template_file
 from knowledge_base.importer import EditResult, UploadPlan
+from knowledge_base.parsing import file_too_large, upload_name
 from knowledge_base.schema import FaqEntry, KbVersion
 from knowledge_base.store import BuildJob
-from models.errors import InvalidRequest, UploadTooLarge
+from models.errors import InvalidRequest
 from models.messages import M, Msg
 
 from .deps import MAX_NUMBER, AdminShop, EntryId, Lang, RuntimeDep, VersionNo
+from .openapi import error_responses
 from .schemas import (
     BuildJobPublic,
     EditBatch,
@@ -37,18 +39,22 @@ from .schemas import (
 router = APIRouter(prefix="/v1/shops/{shop_id}/kb", tags=["knowledge base"])
 template_router = APIRouter(prefix="/v1/kb", tags=["knowledge base"])
 
-_ERRORS = {400: {"model": ErrorResponse}, 413: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
-_NOT_FOUND = {404: {"model": ErrorResponse}}
-_EDIT_ERRORS = {404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
+# 400/401/403/404/413/422/429 are added to every operation that can answer them (api/openapi.py).
+_ERRORS = error_responses(400, 413, 422, 503)
+_NOT_FOUND = error_responses(404)
+_ACTIVE = error_responses(404, 409)  # reads the active version: 409 no_active_kb before the first upload
+_EDIT_ERRORS = error_responses(404, 409, 422)
 Format = Literal["xlsx", "csv"]
 
 
-def read_upload(file: UploadFile, limit: int) -> bytes:
-    """The uploaded bytes, refusing more than ``limit`` without reading further."""
+def read_upload(file: UploadFile, limit: int) -> tuple[str, bytes]:
+    """The upload's file name (refused if no merchant's file can have it) and its bytes, refusing more than
+    ``limit`` without reading further."""
+    name = upload_name(file.filename)
     data = file.file.read(limit + 1)
     if len(data) > limit:
-        raise UploadTooLarge(M("upload.too_large", filename=file.filename, limit=limit))
-    return data
+        raise file_too_large(name, limit)
+    return name, data
 
 
 def file_response(data: bytes, fmt: str, filename: str) -> Response:
@@ -130,8 +136,7 @@ def upload_kb(
     version (200, ``no_changes``). Preview first with ``dry_run=true``.
     """
     upload_mode, on_error = _modes(mode, on_error)
-    data = read_upload(file, runtime.settings.max_upload_bytes)
-    filename = file.filename or "upload"
+    filename, data = read_upload(file, runtime.settings.max_upload_bytes)
     if dry_run:
         preview = _preview(shop_id, runtime.kb.preview_file(shop_id, filename, data, mode=on_error,
                                                             upload_mode=upload_mode),
@@ -205,14 +210,14 @@ def get_version(shop_id: AdminShop, version: VersionNo, runtime: RuntimeDep, lan
 
 
 @router.post("/versions/{version}/activate", response_model=KbVersionPublic,
-             responses={**_NOT_FOUND, 409: {"model": ErrorResponse}})
+             responses=_ACTIVE)
 def activate_version(shop_id: AdminShop, version: VersionNo, runtime: RuntimeDep, lang: Lang) -> KbVersionPublic:
     """Serve this (older) version again: a rollback. Atomic; nothing is rebuilt. 409 if it is not ready
     or its index is gone."""
     return _version(runtime.kb.activate(shop_id, version), lang)
 
 
-@router.get("/diff", response_model=KbDiff, responses=_NOT_FOUND)
+@router.get("/diff", response_model=KbDiff, responses=_ACTIVE)
 def diff_versions(
     shop_id: AdminShop, runtime: RuntimeDep,
     from_version: int | None = Query(None, alias="from", ge=1, le=MAX_NUMBER, description="The older version; "
@@ -227,7 +232,7 @@ def diff_versions(
                   unchanged=diff.unchanged)
 
 
-@router.get("/export", responses={200: {"content": {MEDIA_TYPES["xlsx"]: {}, MEDIA_TYPES["csv"]: {}}}, **_NOT_FOUND})
+@router.get("/export", responses={200: {"content": {MEDIA_TYPES["xlsx"]: {}, MEDIA_TYPES["csv"]: {}}}, **_ACTIVE})
 def export_kb(
     shop_id: AdminShop, runtime: RuntimeDep,
     format: Format = Query("xlsx", description="xlsx or csv (UTF-8 with BOM)."),  # noqa: A002 - API name
@@ -238,14 +243,14 @@ def export_kb(
     return file_response(data, format, f"{shop_id}-kb-v{number}.{format}")
 
 
-@router.get("/entries", response_model=EntryList, responses=_NOT_FOUND)
+@router.get("/entries", response_model=EntryList, responses=_ACTIVE)
 def list_entries(shop_id: AdminShop, runtime: RuntimeDep,
                  version: int | None = Query(None, ge=1, le=MAX_NUMBER, description="Default: the active version.")) -> EntryList:
     number, entries = runtime.kb.entries(shop_id, version)
     return EntryList(shop_id=shop_id, version=number, data=[_entry(e) for e in entries])
 
 
-@router.get("/entries/{entry_id}", response_model=EntryPublic, responses=_NOT_FOUND)
+@router.get("/entries/{entry_id}", response_model=EntryPublic, responses=_ACTIVE)
 def get_entry(shop_id: AdminShop, entry_id: EntryId, runtime: RuntimeDep,
               version: int | None = Query(None, ge=1, le=MAX_NUMBER, description="Default: the active version.")) -> EntryPublic:
     return _entry(runtime.kb.entry(shop_id, entry_id, version)[1])
@@ -277,7 +282,7 @@ def update_entry(shop_id: AdminShop, entry_id: EntryId, body: EntryPatch, runtim
                  lang)
 
 
-@router.delete("/entries/{entry_id}", response_model=EntryEditResponse, responses=_NOT_FOUND)
+@router.delete("/entries/{entry_id}", response_model=EntryEditResponse, responses=_ACTIVE)
 def delete_entry(shop_id: AdminShop, entry_id: EntryId, runtime: RuntimeDep, lang: Lang) -> EntryEditResponse:
     """Delete one entry: a new version without it (older versions keep it, for rollback)."""
     return _edit(runtime.kb.delete_entry(shop_id, entry_id), lang)

@@ -3,7 +3,6 @@ its own keys. A key's secret is in the creation response only (it is stored hash
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, status
@@ -12,10 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from knowledge_base.keys import ApiKey
 
 from .deps import AdminShop, AnyKey, ItemId, Operator, RuntimeDep
-from .schemas import ErrorResponse, KeyIdentity
+from .openapi import error_responses
+from .schemas import ErrorResponse, KeyIdentity, Timestamp
 
 router = APIRouter(tags=["tenancy"])
-_ERRORS = {401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
+_ERRORS = error_responses(401, 403, 422)
 
 
 class ShopIn(BaseModel):
@@ -43,8 +43,8 @@ class KeyPublic(BaseModel):
     scopes: list[str]
     name: str
     prefix: str = Field(description="The key's first characters, to recognise it.")
-    created_at: datetime | None
-    revoked_at: datetime | None
+    created_at: Timestamp | None
+    revoked_at: Timestamp | None
 
 
 class KeyCreated(KeyPublic):
@@ -83,7 +83,7 @@ def list_keys(shop_id: AdminShop, runtime: RuntimeDep) -> KeyList:
 
 
 @router.delete("/v1/shops/{shop_id}/keys/{key_id}", response_model=KeyPublic,
-               responses={**_ERRORS, 404: {"model": ErrorResponse}})
+               responses={**_ERRORS, **error_responses(404)})
 def revoke_key(shop_id: AdminShop, key_id: ItemId, runtime: RuntimeDep) -> KeyPublic:
     """Revoke a key of this shop: refused from the next request on (in every replica)."""
     return _public(runtime.keys.revoke(shop_id, key_id))

@@ -13,8 +13,8 @@ from knowledge_base.store import Revision
 
 from .deps import AdminShop, AgentShop, ItemId, RuntimeDep, VersionNo
 from .kb import file_response, read_upload
+from .openapi import error_responses
 from .schemas import (
-    ErrorResponse,
     Problem,
     QuickPhraseChange,
     QuickPhraseImportResponse,
@@ -27,7 +27,7 @@ from .schemas import (
 )
 
 router = APIRouter(prefix="/v1/shops/{shop_id}/quick-phrases", tags=["quick phrases"])
-_ERRORS = {404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
+_ERRORS = error_responses(404, 409, 422)
 
 
 def _phrase(p: QuickPhrase) -> QuickPhrasePublic:
@@ -56,15 +56,15 @@ def create_phrase(shop_id: AdminShop, body: QuickPhraseIn, runtime: RuntimeDep) 
 
 
 @router.post("/import", status_code=status.HTTP_201_CREATED, response_model=QuickPhraseImportResponse,
-             responses={400: {"model": ErrorResponse}, 413: {"model": ErrorResponse}, **_ERRORS})
+             responses=error_responses(400, 404, 409, 413, 422))
 def import_phrases(
     shop_id: AdminShop, runtime: RuntimeDep,
     file: UploadFile = File(description="Columns 分组/group, 快捷编码/shortcut, 内容/text (编号/id optional)."),
     mode: Literal["reject", "partial"] = Query("reject"),
 ) -> QuickPhraseImportResponse:
     """Replace the shop's quick phrases with the file's, as one new revision."""
-    data = read_upload(file, runtime.settings.max_upload_bytes)
-    result = runtime.quick_phrases.import_file(shop_id, file.filename or "upload", data, mode=mode)
+    filename, data = read_upload(file, runtime.settings.max_upload_bytes)
+    result = runtime.quick_phrases.import_file(shop_id, filename, data, mode=mode)
     return QuickPhraseImportResponse(shop_id=shop_id, revision=result.revision, phrases=result.phrases,
                                      warnings=[Problem(**p.as_dict()) for p in result.warnings],
                                      skipped=[Problem(**p.as_dict()) for p in result.skipped])

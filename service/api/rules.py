@@ -8,9 +8,9 @@ from knowledge_base.rules import Explanation, Rule, rule_from_spec, rule_to_spec
 from models.messages import M
 
 from .deps import AdminShop, AgentShop, ItemId, Lang, RuntimeDep, VersionNo
+from .openapi import error_responses
 from .quick_phrases import revision_list
 from .schemas import (
-    ErrorResponse,
     ExplainRequest,
     ExplainResponse,
     ReasonPublic,
@@ -24,9 +24,10 @@ from .schemas import (
     RevisionList,
     escalation_public,
 )
+from .suggestions import check_message
 
 router = APIRouter(prefix="/v1/shops/{shop_id}/rules", tags=["auto-reply rules"])
-_ERRORS = {404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
+_ERRORS = error_responses(404, 409, 422)
 
 
 def _public(rule: Rule) -> RulePublic:
@@ -76,6 +77,7 @@ def _escalated(response: ExplainResponse, escalation, lang: str) -> ExplainRespo
 @router.post("/explain", response_model=ExplainResponse, responses=_ERRORS)
 def explain(shop_id: AgentShop, body: ExplainRequest, runtime: RuntimeDep, lang: Lang) -> ExplainResponse:
     """For every rule: does it fire for this message at this time, and exactly why not. Records nothing."""
+    check_message(body.message, runtime.settings.max_message_chars)
     escalation, vector = runtime.escalation_of(body.message)
     revision, e = runtime.rules.explain(shop_id, body.message, body.at, body.conversation_id, query_vector=vector)
     return _escalated(_explanation(shop_id, revision, body.message, e, lang), escalation, lang)
@@ -85,6 +87,7 @@ def explain(shop_id: AgentShop, body: ExplainRequest, runtime: RuntimeDep, lang:
 def match(shop_id: AgentShop, body: ExplainRequest, runtime: RuntimeDep, lang: Lang) -> ExplainResponse:
     """The live decision: like explain, and the winner's firing is recorded for the conversation's cooldown.
     An escalated message gets no winner and records nothing: a person answers it."""
+    check_message(body.message, runtime.settings.max_message_chars)
     escalation, vector = runtime.escalation_of(body.message)
     decide = runtime.rules.explain if escalation is not None else runtime.rules.match
     revision, e = decide(shop_id, body.message, body.at, body.conversation_id, query_vector=vector)

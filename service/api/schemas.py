@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any, Literal
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
 
 from models.messages import Msg
 
@@ -19,7 +20,56 @@ __all__ = [
     "RuleWinner", "ExplainResponse", "ShopSettingsPublic", "ShopSettingsIn", "UploadPreview", "EditOperation",
     "EditBatch", "HitTestRequest", "HitTestResponse", "RankedPublic", "MessagePublic", "DemoKeys", "KeyIdentity",
     "RoutingPublic", "EscalationPublic", "EscalationReasonPublic", "escalation_public",
+    "JsonInt", "int_range", "Timestamp", "IsoDateTime", "IsoDate", "SETTING_LIMIT", "setting_limit",
 ]
+
+
+SETTING_LIMIT = "x-setting-limit"
+
+
+def setting_limit(**keywords: str) -> dict[str, Any]:
+    """``json_schema_extra`` of a field whose bound is a setting, e.g. ``setting_limit(maximum="max_top_k")``:
+    the route or the domain enforces the setting, ``api/openapi.py`` writes its configured value into the
+    document."""
+    return {SETTING_LIMIT: keywords}
+
+
+def _with_offset(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _iso_text(value: Any) -> Any:
+    # JSON has no time type: a number here is a client bug (1704321000 would be read as a Unix time).
+    if isinstance(value, (datetime, date)):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 text such as 2025-01-03T23:30:00+08:00, not a number")
+    return value
+
+
+def _json_integer(value: Any) -> Any:
+    # JSON Schema's integer: 3 and 3.0, never "3" or true (a string or boolean there is a client bug).
+    if isinstance(value, (bool, str)):
+        raise ValueError("must be a JSON integer, not a string or boolean")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+
+
+def int_range(ge: int | None = None, le: int | None = None) -> Any:
+    """A JsonInt within bounds, as a type: ``int_range(1, 100) | None`` keeps the bounds in the document
+    (``Field(ge=…)`` on an optional JsonInt writes them as non-standard keywords)."""
+    return Annotated[int, Field(ge=ge, le=le), BeforeValidator(_json_integer)]
+
+
+# The names set_timezone accepts (ZoneInfo alone would also open paths such as posix/…).
+TimeZoneName = Annotated[str, Field(json_schema_extra={"enum": sorted(available_timezones())})]
+# Times the server writes carry their offset (stored times are UTC; SQLite drops the zone).
+Timestamp = Annotated[datetime, AfterValidator(_with_offset)]
+# Times and dates a client sends: ISO 8601 text only.
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_text)]
+IsoDate = Annotated[date, BeforeValidator(_iso_text)]
 
 
 class Problem(BaseModel):
@@ -104,15 +154,15 @@ class BuildJobPublic(BaseModel):
     attempts: int = Field(description="Times a worker claimed it (more than 1 after a worker stopped).")
     active: bool | None = Field(None, description="Once done: whether the version became the active one.")
     error: str = ""
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class KbVersionPublic(BaseModel):
     version: int
     status: str
     active: bool
-    created_at: datetime
+    created_at: Timestamp
     source: str
     entry_count: int
     phrasing_count: int
@@ -141,8 +191,12 @@ class TurnIn(BaseModel):
 
 
 class SuggestRequest(BaseModel):
-    message: str = Field(min_length=1, description="The buyer's message.", examples=["啥时候能发出来"])
-    top_k: int = Field(3, ge=1, description="How many suggestions to return (at most the server's max_top_k).")
+    message: str = Field(min_length=1, description="The buyer's message. One with nothing to understand (only "
+                         "spaces, emoji, punctuation or invisible characters) is answered with abstained: true, "
+                         "abstain_reason: nothing_to_understand and no suggestion.", examples=["啥时候能发出来"],
+                         json_schema_extra=setting_limit(maxLength="max_message_chars"))
+    top_k: JsonInt = Field(3, ge=1, description="How many suggestions to return (at most the server's max_top_k).",
+                             json_schema_extra=setting_limit(maximum="max_top_k"))
     turns: list[TurnIn] = Field(
         default_factory=list, max_length=20,
         description="Earlier turns of the conversation, oldest first: a short follow-up (\"那要多久\") is read "
@@ -152,9 +206,10 @@ class SuggestRequest(BaseModel):
         description="Order context filling answer placeholders, e.g. {\"买家昵称\": \"小王\", \"订单尾号\": \"1234\", "
         "\"物流公司\": \"顺丰\"}.")
     conversation_id: str | None = Field(None, max_length=128, description="For keyword-rule cooldowns.")
-    at: datetime | None = Field(None, description="Message time (default now); keyword rules use it.")
-    test: bool = Field(False, description="A test question (a merchant trying the KB), not a buyer's: answered "
-                       "the same way but not recorded for analytics.")
+    at: IsoDateTime | None = Field(None, description="Message time (default now); keyword rules use it. Without "
+                                   "an offset it is the shop's local time.")
+    test: StrictBool = Field(False, description="A test question (a merchant trying the KB), not a buyer's: answered "
+                             "the same way but not recorded for analytics.")
 
 
 class SuggestionPublic(BaseModel):
@@ -225,7 +280,14 @@ class SuggestResponse(BaseModel):
     kb_version: int
     suggestions: list[SuggestionPublic]
     intent: IntentPublic | None = Field(None, description="The message's intent under the platform model.")
-    abstained: bool = Field(description="No FAQ answer reached suggest_threshold.")
+    abstained: bool = Field(description="No FAQ answer is suggested: none reached suggest_threshold, or the "
+                                        "message has nothing to understand (see abstain_reason).")
+    abstain_reason: Literal["nothing_to_understand", "no_confident_answer"] | None = Field(
+        None, description="nothing_to_understand: after normalisation the message holds no letter or digit (only "
+        "whitespace, ideographic spaces, zero-width or control characters, punctuation or emoji); nothing is "
+        "suggested, not even a rule or template, and suggestions is empty. no_confident_answer: no FAQ answer "
+        "reached suggest_threshold (a rule or intent template may still be offered). null when a FAQ answer is "
+        "suggested.")
     blocked: list[BlockedPublic] = Field(default_factory=list, description="Candidates the compliance guard removed.")
     routing: RoutingPublic = Field(description="Where the message goes (分流): a group of the shop's routing table "
                                                "and the rule that chose it.")
@@ -254,23 +316,39 @@ class EntryPublic(BaseModel):
     enabled: bool
 
 
+# Merchant texts are checked by the domain (422 invalid_item with one problem per field: lengths, formulas,
+# control characters, separators, compliance); the schema states the bounds it can express.
+_TEXT = {"minLength": 1, "pattern": r"\S"}  # trimmed before use: blank is empty
+QuestionText = Annotated[str, Field(json_schema_extra={**_TEXT, **setting_limit(maxLength="max_question_chars")})]
+# List items: a blank one is dropped (as a blank cell is), so only their length is bounded.
+SimilarItem = Annotated[str, Field(json_schema_extra=setting_limit(maxLength="max_question_chars"))]
+AnswerItem = Annotated[str, Field(json_schema_extra=setting_limit(maxLength="max_answer_chars"))]
+_ENTRY_ID = Field(None, description="Stable id; derived from the question when absent or empty.",
+                  json_schema_extra={"pattern": r"^[\w\-.:]{0,64}$"})
+_SIMILAR = {**setting_limit(maxItems="max_similar_per_entry")}
+_ANSWERS = {"minItems": 1, **setting_limit(maxItems="max_answers_per_entry")}
+_CATEGORY = setting_limit(maxLength="max_category_chars")
+
+
 class EntryIn(BaseModel):
-    id: str | None = Field(None, description="Stable id; derived from the question when absent.")
-    question: str
-    similar: list[str] = Field(default_factory=list)
-    answers: list[str] = Field(default_factory=list, description="At least one; several are alternatives.")
-    category: str = ""
-    enabled: bool = True
+    id: str | None = _ENTRY_ID
+    question: QuestionText
+    similar: list[SimilarItem] = Field(default_factory=list, json_schema_extra=_SIMILAR)
+    answers: list[AnswerItem] = Field(description="At least one; several are alternatives.",
+                                      json_schema_extra=_ANSWERS)
+    category: str = Field("", json_schema_extra=_CATEGORY)
+    enabled: StrictBool = True
 
 
 class EntryPatch(BaseModel):
     """Only the fields sent are changed; the id stays."""
 
-    question: str | None = None
-    similar: list[str] | None = None
-    answers: list[str] | None = None
-    category: str | None = None
-    enabled: bool | None = Field(None, description="false disables the entry: it stays in the KB, never suggested.")
+    question: QuestionText | None = None
+    similar: list[SimilarItem] | None = Field(None, json_schema_extra=_SIMILAR)
+    answers: list[AnswerItem] | None = Field(None, json_schema_extra=_ANSWERS)
+    category: str | None = Field(None, json_schema_extra=_CATEGORY)
+    enabled: StrictBool | None = Field(None, description="false disables the entry: it stays in the KB, never "
+                                                         "suggested.")
 
 
 class EntryList(BaseModel):
@@ -311,7 +389,7 @@ class KbDiff(BaseModel):
 
 class RevisionPublic(BaseModel):
     revision: int
-    created_at: datetime
+    created_at: Timestamp
     action: str
     item_count: int
     current: bool
@@ -324,17 +402,26 @@ class RevisionList(BaseModel):
 
 
 # -- quick phrases ------------------------------------------------------------------------------
+_ITEM_ID = {"pattern": r"^[A-Za-z0-9_-]{0,64}$"}  # empty: generated, as when absent
+PhraseText = Annotated[str, Field(description="The phrase (compliance-checked: no links, phones, WeChat/QQ).",
+                                  json_schema_extra={**_TEXT, **setting_limit(maxLength="max_quick_phrase_chars")})]
+_GROUP = {"maxLength": 30}
+_SHORTCUT = {"pattern": r"^([A-Za-z0-9_/#.\-]{1,16})?$"}
+
+
 class QuickPhraseIn(BaseModel):
-    id: str | None = Field(None, description="Letters, digits, _ and -; generated when absent.")
-    text: str = Field(description="The phrase (compliance-checked: no links, phones, WeChat/QQ).")
-    group: str = Field("", description="分组, e.g. 售后.")
-    shortcut: str = Field("", description="Optional shortcut code unique in the shop, e.g. /th.")
+    id: str | None = Field(None, description="Letters, digits, _ and -; generated when absent or empty.",
+                           json_schema_extra=_ITEM_ID)
+    text: PhraseText
+    group: str = Field("", description="分组, e.g. 售后.", json_schema_extra=_GROUP)
+    shortcut: str = Field("", description="Optional shortcut code unique in the shop, e.g. /th.",
+                          json_schema_extra=_SHORTCUT)
 
 
 class QuickPhrasePatch(BaseModel):
-    text: str | None = None
-    group: str | None = None
-    shortcut: str | None = None
+    text: PhraseText | None = None
+    group: str | None = Field(None, json_schema_extra=_GROUP)
+    shortcut: str | None = Field(None, json_schema_extra=_SHORTCUT)
 
 
 class QuickPhrasePublic(BaseModel):
@@ -366,46 +453,69 @@ class QuickPhraseImportResponse(BaseModel):
 
 
 # -- auto-reply rules ---------------------------------------------------------------------------
+# Bounds of knowledge_base.rules.RuleLimits (checked there: 422 invalid_item per field).
+Keyword = Annotated[str, Field(json_schema_extra={**_TEXT, "maxLength": 50})]  # a blank one is refused
+Example = Annotated[str, Field(json_schema_extra={**_TEXT, "maxLength": 200})]
+Weekday = Annotated[JsonInt, Field(json_schema_extra={"minimum": 1, "maximum": 7})]
+_HHMM = r"([01][0-9]|2[0-3]):[0-5][0-9]"
+_RULE_NAME = {**_TEXT, "maxLength": 50}
+_REPLY = {**_TEXT, **setting_limit(maxLength="max_answer_chars")}
+_COOLDOWN = {"maximum": 7 * 24 * 3600}
+
+
 class TriggerModel(BaseModel):
+    model_config = ConfigDict(json_schema_extra={
+        "if": {"properties": {"mode": {"const": "semantic"}}},
+        "then": {"required": ["examples"], "properties": {"examples": {"minItems": 1}}},
+        "else": {"required": ["keywords"], "properties": {"keywords": {"minItems": 1}}}})
+
     mode: Literal["any", "all", "exact", "contains", "semantic"] = Field(
         description="any: one keyword in the message; all: every keyword; exact: the whole message is a keyword; "
-        "contains: the keywords in this order; semantic: similar to an example above the threshold.")
-    keywords: list[str] = Field(default_factory=list)
-    examples: list[str] = Field(default_factory=list, description="semantic: example buyer phrasings.")
-    threshold: float = Field(0.8, description="semantic: cosine similarity needed, in (0, 1].")
+        "contains: the keywords in this order; semantic: similar to an example above the threshold. Every mode "
+        "but semantic needs a keyword; semantic needs an example.")
+    keywords: list[Keyword] = Field(default_factory=list, json_schema_extra={"maxItems": 20})
+    examples: list[Example] = Field(default_factory=list, description="semantic: example buyer phrasings.",
+                                    json_schema_extra={"maxItems": 20})
+    threshold: float = Field(0.8, description="semantic: cosine similarity needed, in (0, 1].",
+                             json_schema_extra={"exclusiveMinimum": 0, "maximum": 1})
 
 
 class WindowModel(BaseModel):
-    days: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5, 6, 7],
-                            description="ISO weekdays the window starts on: 1 = Monday … 7 = Sunday.")
-    start: str = Field(description="HH:MM", examples=["22:00"])
-    end: str = Field(description="HH:MM or 24:00; not after start = ends the next day.", examples=["02:00"])
+    days: list[Weekday] = Field(default_factory=lambda: [1, 2, 3, 4, 5, 6, 7],
+                                description="ISO weekdays the window starts on: 1 = Monday … 7 = Sunday.",
+                                json_schema_extra={"minItems": 1})
+    start: str = Field(description="HH:MM", examples=["22:00"], json_schema_extra={"pattern": f"^{_HHMM}$"})
+    end: str = Field(description="HH:MM or 24:00; not after start = ends the next day (equal to start: refused).",
+                     examples=["02:00"], json_schema_extra={"pattern": f"^({_HHMM}|24:00)$"})
 
 
 class ScheduleModel(BaseModel):
-    windows: list[WindowModel] = Field(default_factory=list, description="Empty: active at any time.")
-    exclude_dates: list[date] = Field(default_factory=list, description="Local dates the rule never fires (holidays).")
+    windows: list[WindowModel] = Field(default_factory=list, description="Empty: active at any time.",
+                                       json_schema_extra={"maxItems": 10})
+    exclude_dates: list[IsoDate] = Field(default_factory=list,
+                                         description="Local dates the rule never fires (holidays).")
 
 
 class RuleIn(BaseModel):
-    id: str | None = Field(None, description="Generated when absent.")
-    name: str
+    id: str | None = Field(None, description="Generated when absent or empty.", json_schema_extra=_ITEM_ID)
+    name: str = Field(json_schema_extra=_RULE_NAME)
     trigger: TriggerModel
-    reply: str
+    reply: str = Field(json_schema_extra=_REPLY)
     schedule: ScheduleModel = Field(default_factory=ScheduleModel)
-    priority: int = Field(0, ge=-1000, le=1000, description="Higher wins when several rules fire.")
-    enabled: bool = True
-    cooldown_seconds: int = Field(0, ge=0, description="Per conversation: do not fire again within this time.")
+    priority: JsonInt = Field(0, ge=-1000, le=1000, description="Higher wins when several rules fire.")
+    enabled: StrictBool = True
+    cooldown_seconds: JsonInt = Field(0, ge=0, description="Per conversation: do not fire again within this time.",
+                                        json_schema_extra=_COOLDOWN)
 
 
 class RulePatch(BaseModel):
-    name: str | None = None
+    name: str | None = Field(None, json_schema_extra=_RULE_NAME)
     trigger: TriggerModel | None = None
-    reply: str | None = None
+    reply: str | None = Field(None, json_schema_extra=_REPLY)
     schedule: ScheduleModel | None = None
-    priority: int | None = Field(None, ge=-1000, le=1000)
-    enabled: bool | None = None
-    cooldown_seconds: int | None = Field(None, ge=0)
+    priority: int_range(-1000, 1000) | None = None
+    enabled: StrictBool | None = None
+    cooldown_seconds: int_range(0, 7 * 24 * 3600) | None = None
 
 
 class RulePublic(RuleIn):
@@ -426,9 +536,9 @@ class RuleChange(BaseModel):
 
 
 class ExplainRequest(BaseModel):
-    message: str = Field(min_length=1)
-    at: datetime | None = Field(None, description="When the message arrives; an ISO time without offset is the "
-                                                  "shop's local time. Default: now.")
+    message: str = Field(min_length=1, json_schema_extra=setting_limit(maxLength="max_message_chars"))
+    at: IsoDateTime | None = Field(None, description="When the message arrives: ISO 8601 text (a number is refused); "
+                                                     "without an offset it is the shop's local time. Default: now.")
     conversation_id: str | None = Field(None, max_length=128,
                                         description="Needed for cooldowns; without it they are not checked.")
 
@@ -491,10 +601,11 @@ class ShopSettingsIn(BaseModel):
     """Only the fields sent are changed; null puts a target back to its default."""
 
     model_config = ConfigDict(extra="forbid")
-    timezone: str | None = Field(None, examples=["Asia/Shanghai"])
-    first_response_target_seconds: int | None = Field(None, ge=5, le=3600)
-    reply_deadline_hours: int | None = Field(None, ge=1, le=168)
-    deadline_warning_hours: int | None = Field(None, ge=1, le=167)
+    timezone: TimeZoneName | None = Field(None, examples=["Asia/Shanghai"], description="An IANA time zone name.")
+    first_response_target_seconds: int_range(5, 3600) | None = None
+    reply_deadline_hours: int_range(1, 168) | None = None
+    deadline_warning_hours: int_range(1, 167) | None = None
+
 
 
 class EditOperation(BaseModel):
@@ -506,7 +617,7 @@ class EditOperation(BaseModel):
     similar: list[str] | None = None
     answers: list[str] | None = None
     category: str | None = None
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
 
     @model_validator(mode="after")
     def _needs_id(self) -> EditOperation:
@@ -523,14 +634,16 @@ class EditBatch(BaseModel):
 
 
 class HitTestRequest(BaseModel):
-    message: str = Field(min_length=1, description="A question as a buyer would ask it.")
+    message: str = Field(min_length=1, description="A question as a buyer would ask it.",
+                         json_schema_extra=setting_limit(maxLength="max_message_chars"))
     suggest_threshold: float | None = Field(None, ge=0, le=1, description="Applied instead of the server's "
                                             "SMARTREPLY_SUGGEST_THRESHOLD for this test.")
     auto_reply_threshold: float | None = Field(None, ge=0, le=1, description="Applied instead of "
                                                "SMARTREPLY_AUTO_REPLY_THRESHOLD for this test.")
-    top_k: int = Field(3, ge=1, description="How many suggestions an agent would be shown.")
+    top_k: JsonInt = Field(3, ge=1, description="How many suggestions an agent would be shown.",
+                           json_schema_extra=setting_limit(maximum="max_top_k"))
     conversation_id: str | None = Field(None, max_length=128)
-    at: datetime | None = None
+    at: IsoDateTime | None = None
 
 
 class MessagePublic(BaseModel):

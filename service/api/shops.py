@@ -6,7 +6,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from .deps import AdminShop, AgentShop, RuntimeDep
-from .schemas import ErrorResponse, ShopSettingsIn, ShopSettingsPublic
+from .openapi import error_responses
+from .schemas import ShopSettingsIn, ShopSettingsPublic
 
 router = APIRouter(prefix="/v1/shops/{shop_id}/settings", tags=["auto-reply rules"])
 
@@ -19,14 +20,14 @@ def _public(shop_id: str, runtime) -> ShopSettingsPublic:  # noqa: ANN001
                               deadline_warning_hours=targets.deadline_warning_hours)
 
 
-@router.get("", response_model=ShopSettingsPublic, responses={404: {"model": ErrorResponse}})
+@router.get("", response_model=ShopSettingsPublic, responses=error_responses(404))
 def get_settings(shop_id: AgentShop, runtime: RuntimeDep) -> ShopSettingsPublic:
     """The shop's settings (agent keys may read them: the agent console needs the targets)."""
     runtime.store.require_shop(shop_id)
     return _public(shop_id, runtime)
 
 
-@router.put("", response_model=ShopSettingsPublic, responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})
+@router.put("", response_model=ShopSettingsPublic, responses=error_responses(404, 422))
 def put_settings(shop_id: AdminShop, body: ShopSettingsIn, runtime: RuntimeDep) -> ShopSettingsPublic:
     """Change the fields sent (targets are checked together first: nothing changes on an error)."""
     targets = {name: getattr(body, field) for name, field in (

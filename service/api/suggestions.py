@@ -14,9 +14,9 @@ from models.messages import M, pick_language, render
 from .deps import AdminShop, AgentShop, Lang, RuntimeDep
 from ..pipeline import SuggestResult
 from ..ranking import SuggestContext, Turn, why
+from .openapi import error_responses
 from .schemas import (
     BlockedPublic,
-    ErrorResponse,
     HitTestRequest,
     HitTestResponse,
     IntentPublic,
@@ -32,8 +32,14 @@ from .schemas import (
 router = APIRouter(prefix="/v1/shops/{shop_id}", tags=["suggestions"])
 
 
+def check_message(message: str, limit: int) -> None:
+    """The message length limit (a setting, so checked here; the document states it as maxLength)."""
+    if len(message) > limit:
+        raise InvalidRequest(M("request.too_long", field="message", limit=limit))
+
+
 @router.post("/suggestions", response_model=SuggestResponse,
-             responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})
+             responses=error_responses(404, 409, 422, 503))
 def suggest(shop_id: AgentShop, body: SuggestRequest, runtime: RuntimeDep, request: Request) -> SuggestResponse:
     """Best FAQ answers for the message, best first, at most one per entry; where the message goes
     (``routing``) and whether a person must handle it now (``escalate``: then nothing is auto_reply).
@@ -43,15 +49,19 @@ def suggest(shop_id: AgentShop, body: SuggestRequest, runtime: RuntimeDep, reque
     """
     started = time.perf_counter()
     settings = runtime.settings
-    if len(body.message) > settings.max_message_chars:
-        raise InvalidRequest(M("request.too_long", field="message", limit=settings.max_message_chars))
+    check_message(body.message, settings.max_message_chars)
     if body.top_k > settings.max_top_k:
         raise InvalidRequest(M("request.at_most", field="top_k", limit=settings.max_top_k))
     context = SuggestContext(turns=[Turn(t.role, t.text, t.at) for t in body.turns], variables=body.variables,
                              conversation_id=body.conversation_id, at=body.at)
     result = runtime.suggester.suggest(shop_id, body.message, top_k=body.top_k, context=context)
     request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
+    caller_id = getattr(request.state, "request_id_from_caller", False)
     # A test question (a merchant trying the knowledge base) is answered alike but never counted as a buyer's.
+    if settings.analytics and not body.test and caller_id and not runtime.events.claim_request_id(shop_id, request_id):
+        # A reused X-Request-ID would overwrite nothing and be dropped: this request gets its own id
+        # (response body, X-Request-ID header and log line; the log keeps the caller's, masked).
+        request_id = request.state.request_id = uuid.uuid4().hex
     if settings.analytics and not body.test:
         top = result.suggestions[0] if result.suggestions else None
         if top is not None:
@@ -74,6 +84,7 @@ def suggest(shop_id: AgentShop, body: SuggestRequest, runtime: RuntimeDep, reque
         suggestions=[SuggestionPublic(**vars(s)) for s in result.suggestions],
         intent=IntentPublic(**vars(result.intent)) if result.intent else None,
         abstained=result.abstained,
+        abstain_reason=result.abstain_reason,
         blocked=[BlockedPublic(entry_id=b.entry_id, source=b.source, kinds=b.kinds,
                                reason=_blocked_reason(b.kinds, b.reason, request)) for b in result.blocked],
         routing=RoutingPublic(**vars(result.routing)),
@@ -89,14 +100,13 @@ def _blocked_reason(kinds: list[str], reason: str, request: Request) -> str:
 
 
 @router.post("/hit-test", response_model=HitTestResponse,
-             responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})
+             responses=error_responses(404, 409, 422, 503))
 def hit_test(shop_id: AdminShop, body: HitTestRequest, runtime: RuntimeDep, lang: Lang) -> HitTestResponse:
     """命中测试: the suggestion pipeline's own ranking for a test question, with the thresholds given
     applied by the server: every candidate with its confidence, what the thresholds did with it (near
     misses included) and why, one sentence per main reason. Never recorded for analytics."""
     settings = runtime.settings
-    if len(body.message) > settings.max_message_chars:
-        raise InvalidRequest(M("request.too_long", field="message", limit=settings.max_message_chars))
+    check_message(body.message, settings.max_message_chars)
     if body.top_k > settings.max_top_k:
         raise InvalidRequest(M("request.at_most", field="top_k", limit=settings.max_top_k))
     suggest_t = settings.suggest_threshold if body.suggest_threshold is None else body.suggest_threshold

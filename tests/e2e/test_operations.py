@@ -100,9 +100,9 @@ def test_two_replicas_share_one_postgres_and_one_index_dir(tmp_path, real_encode
                 admin = HTTP.post(f"{a.base}/v1/shops/multi/keys", json={"scopes": ["admin"]},
                                    headers=OPERATOR_HEADERS).json()
                 h = bearer(admin["key"])
-                # before any upload, replica B has nothing to serve
+                # before any upload, replica B has nothing to serve (the shop exists: 409 no_active_kb)
                 r = HTTP.post(f"{b.base}/v1/shops/multi/suggestions", json={"message": "可以开发票吗"}, headers=h)
-                assert r.status_code == 404
+                assert r.status_code == 409 and r.json()["error"]["code"] == "no_active_kb"
                 with open(DEMO_FAQ, "rb") as fh:
                     r = HTTP.post(f"{a.base}/v1/shops/multi/kb", files={"file": (DEMO_FAQ.name, fh)}, headers=h,
                                    timeout=120)

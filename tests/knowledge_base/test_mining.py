@@ -108,7 +108,7 @@ def test_mine_ranks_clusters_pairs_replies_masks_and_checks_compliance(fake_enco
     # What is written is what the upload parser reads back.
     parsed = parse_kb_file("mined.csv", result.to_csv())
     assert parsed.problems == [] and parsed.entries == result.entries
-    assert result.to_csv().startswith("\ufeff编号,标准问题,相似问题,答案,分类,状态".encode())
+    assert result.to_csv().startswith("\ufeff\"编号\",\"标准问题\",\"相似问题\",\"答案\",\"分类\",\"状态\"".encode())
 
 
 def test_min_size_max_clusters_and_max_similar(fake_encoder):

@@ -107,7 +107,7 @@ def test_limits_are_enforced():
     ("faq.xlsx", b"not a zip", "not a readable .xlsx"),
     ("faq.json", b"{", "invalid JSON at line 1"),
     ("faq.json", b'{"x": 1}', "expected a JSON list"),
-    ("faq.csv", b"\xff\xfe\x00\x00garbage\x81", "neither UTF-8 nor GBK"),
+    ("faq.csv", b"\xff\xfe\x00\x00garbage\x81", "the text looks like UTF-32, not UTF-8 or GBK/GB18030"),
 ])
 def test_unreadable_files_say_why(name, data, message):
     with pytest.raises(UploadError, match=message.replace("(", r"\(").replace(".", r"\.")):

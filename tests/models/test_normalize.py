@@ -25,3 +25,14 @@ def test_each_step_can_be_switched_off():
     assert off.signature() == "norm2:"
     assert Normalisation().signature() == "norm2:width_case,traditional,punctuation,emoji,fillers"
     assert Normalisation(fillers=False)("请问包邮吗") == "请问包邮吗"
+
+
+@pytest.mark.parametrize(("message", "expected"), [
+    ("   ", False), ("\u3000\u3000", False), ("\u200b\u200c\u200d", False), ("\x00", False), ("😀👍", False),
+    ("[捂脸][玫瑰]", False), ("？？！！", False), ("\ufeff", False), ("亲", True), ("1", True), ("ok", True),
+    ("在吗？", True), ("😀能发顺丰吗", True),
+])
+def test_understandable_means_a_letter_or_digit_is_left_after_normalisation(message, expected):
+    from models.normalize import understandable
+
+    assert understandable(normalize_text(message)) is expected

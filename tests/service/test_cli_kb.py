@@ -39,7 +39,7 @@ def test_export_diff_activate_template(cli, tmp_path):
 
     template = tmp_path / "faq-template.csv"
     assert cli("kb", "template", str(template)).exit_code == 0
-    assert template.read_bytes().startswith("\ufeff编号,标准问题".encode())
+    assert template.read_bytes().startswith("\ufeff\"编号\",\"标准问题\"".encode())
     r = cli("kb", "activate", "--shop", "s1", "7")
     assert r.exit_code == 1 and "Error: shop 's1' has no version 7" in r.output
     assert cli("kb", "export", "--shop", "s1", "-o", str(tmp_path / "x.txt")).exit_code == 1

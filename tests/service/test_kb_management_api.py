@@ -144,7 +144,7 @@ def test_export_then_import_gives_the_same_entries(client, fmt):
         assert (again.json()["no_changes"], again.json()["version"]) == (True, 1)
         assert client.get(f"/v1/shops/{shop}/kb/versions").json()["active_version"] == 1
     if fmt == "csv":
-        assert r.content.startswith("\ufeff编号,标准问题,相似问题,答案,分类,状态".encode())
+        assert r.content.startswith("\ufeff\"编号\",\"标准问题\",\"相似问题\",\"答案\",\"分类\",\"状态\"".encode())
 
 
 def test_template_downloads_and_imports(client):
@@ -156,7 +156,7 @@ def test_template_downloads_and_imports(client):
     assert {"编号", "标准问题", "相似问题", "答案", "分类", "状态"} <= set(notes)
     assert upload(client, r.content, "faq-template.xlsx").json()["entries"] == 2
     csv_template = client.get("/v1/kb/template", params={"format": "csv"})
-    assert csv_template.content.decode("utf-8-sig").splitlines()[0] == "编号,标准问题,相似问题,答案,分类,状态"
+    assert csv_template.content.decode("utf-8-sig").splitlines()[0] == '"编号","标准问题","相似问题","答案","分类","状态"'
     assert upload(client, csv_template.content, "faq-template.csv", shop="s2").json()["entries"] == 2
 
 

@@ -34,7 +34,7 @@ def test_quick_phrase_crud_groups_shortcuts_and_revisions(client):
     assert [p["id"] for p in client.get(QP, params={"group": "问候"}).json()["data"]] == [pid, "thanks"]
 
     r = client.post(QP, json={"text": "另一个", "shortcut": "/HI"})
-    assert r.status_code == 422 and r.json()["error"]["details"][0]["code"] == "duplicate_shortcut"
+    assert r.status_code == 409 and r.json()["error"]["details"][0]["code"] == "duplicate_shortcut"  # taken: a conflict
     r = client.post(QP, json={"text": "加我微信 abc12345"})
     assert r.json()["error"]["details"][0]["code"] == "compliance"
 
