@@ -20,7 +20,7 @@ __all__ = [
     "RuleWinner", "ExplainResponse", "ShopSettingsPublic", "ShopSettingsIn", "UploadPreview", "EditOperation",
     "EditBatch", "HitTestRequest", "HitTestResponse", "RankedPublic", "MessagePublic", "DemoKeys", "KeyIdentity",
     "RoutingPublic", "EscalationPublic", "EscalationReasonPublic", "escalation_public",
-    "JsonInt", "int_range", "Timestamp", "IsoDateTime", "IsoDate", "SETTING_LIMIT", "setting_limit",
+    "JsonInt", "JsonNumber", "int_range", "Timestamp", "IsoDateTime", "IsoDate", "SETTING_LIMIT", "setting_limit",
 ]
 
 
@@ -54,7 +54,15 @@ def _json_integer(value: Any) -> Any:
     return value
 
 
+def _json_number(value: Any) -> Any:
+    if isinstance(value, (bool, str)):
+        raise ValueError("must be a JSON number, not a string or boolean")
+    return value
+
+
 JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+JsonNumber = Annotated[float, BeforeValidator(_json_number)]
+Threshold = Annotated[float, Field(ge=0, le=1), BeforeValidator(_json_number)]  # a confidence threshold
 
 
 def int_range(ge: int | None = None, le: int | None = None) -> Any:
@@ -476,7 +484,7 @@ class TriggerModel(BaseModel):
     keywords: list[Keyword] = Field(default_factory=list, json_schema_extra={"maxItems": 20})
     examples: list[Example] = Field(default_factory=list, description="semantic: example buyer phrasings.",
                                     json_schema_extra={"maxItems": 20})
-    threshold: float = Field(0.8, description="semantic: cosine similarity needed, in (0, 1].",
+    threshold: JsonNumber = Field(0.8, description="semantic: cosine similarity needed, in (0, 1].",
                              json_schema_extra={"exclusiveMinimum": 0, "maximum": 1})
 
 
@@ -611,6 +619,12 @@ class ShopSettingsIn(BaseModel):
 class EditOperation(BaseModel):
     """One change of a batch: add (the fields of an entry), update (id + the fields to change) or delete (id)."""
 
+    model_config = ConfigDict(json_schema_extra={"allOf": [
+        {"if": {"properties": {"op": {"const": "add"}}},
+         "then": {"required": ["question"], "properties": {"question": {"type": "string", "minLength": 1}}}},
+        {"if": {"properties": {"op": {"enum": ["update", "delete"]}}},
+         "then": {"required": ["id"], "properties": {"id": {"type": "string", "minLength": 1}}}}]})
+
     op: Literal["add", "update", "delete"]
     id: str | None = Field(None, max_length=64, description="The entry (required for update and delete).")
     question: str | None = None
@@ -636,10 +650,10 @@ class EditBatch(BaseModel):
 class HitTestRequest(BaseModel):
     message: str = Field(min_length=1, description="A question as a buyer would ask it.",
                          json_schema_extra=setting_limit(maxLength="max_message_chars"))
-    suggest_threshold: float | None = Field(None, ge=0, le=1, description="Applied instead of the server's "
-                                            "SMARTREPLY_SUGGEST_THRESHOLD for this test.")
-    auto_reply_threshold: float | None = Field(None, ge=0, le=1, description="Applied instead of "
-                                               "SMARTREPLY_AUTO_REPLY_THRESHOLD for this test.")
+    suggest_threshold: Threshold | None = Field(None, description="Applied instead of the server's "
+                                                "SMARTREPLY_SUGGEST_THRESHOLD for this test.")
+    auto_reply_threshold: Threshold | None = Field(None, description="Applied instead of "
+                                                   "SMARTREPLY_AUTO_REPLY_THRESHOLD for this test.")
     top_k: JsonInt = Field(3, ge=1, description="How many suggestions an agent would be shown.",
                            json_schema_extra=setting_limit(maximum="max_top_k"))
     conversation_id: str | None = Field(None, max_length=128)

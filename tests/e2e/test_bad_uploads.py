@@ -9,7 +9,6 @@ here, in memory, never committed.
 from __future__ import annotations
 
 import io
-import json
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -216,8 +215,9 @@ def test_a_chunked_body_over_the_limit_is_a_413_not_a_400(shop):
 def test_a_good_upload_after_the_corpus_still_works(shop):
     """The refusals left nothing half-done behind: the same server imports a good file as the next version."""
     base, before = shop
-    with open(DEMO_FAQ, "rb") as fh:
-        r = httpx.post(f"{base}/v1/shops/{SHOP}/kb", files={"file": (DEMO_FAQ.name, fh, "text/csv")},
-                       headers=OPERATOR_HEADERS, timeout=120)
+    data = DEMO_FAQ.read_bytes() + "NEW-1,退货地址在哪里,,亲，退货地址在订单详情页哦,售后,启用\r\n".encode()
+    r = httpx.post(f"{base}/v1/shops/{SHOP}/kb", files={"file": ("demo-plus-one.csv", data, "text/csv")},
+                   headers=OPERATOR_HEADERS, timeout=120)
     assert r.status_code == 201 and r.json()["version"] == before["active"] + 1, r.text
-    assert json.dumps(answers(base, OPERATOR_HEADERS)[0][1]) == json.dumps(before["answers"][0][1])
+    # the same best answer (its confidence moves a little: the ranker is fit again on one more entry)
+    assert answers(base, OPERATOR_HEADERS)[0][1][0][:2] == before["answers"][0][1][0][:2]
