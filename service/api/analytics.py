@@ -16,7 +16,7 @@ from models.messages import M
 from .deps import AdminShop, ItemId, Lang, RuntimeDep
 from .kb import _edit
 from .openapi import error_responses
-from .schemas import EntryEditResponse, ErrorResponse, JsonInt, MessagePublic
+from .schemas import EntryEditResponse, JsonInt, MessagePublic
 
 router = APIRouter(prefix="/v1/shops/{shop_id}/analytics", tags=["feedback and analytics"])
 _ERRORS = error_responses(404, 409, 422)

@@ -12,7 +12,7 @@ from knowledge_base.keys import ApiKey
 
 from .deps import AdminShop, AnyKey, ItemId, Operator, RuntimeDep
 from .openapi import error_responses
-from .schemas import ErrorResponse, KeyIdentity, Timestamp
+from .schemas import KeyIdentity, Timestamp
 
 router = APIRouter(tags=["tenancy"])
 _ERRORS = error_responses(401, 403, 422)
