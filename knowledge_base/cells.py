@@ -96,6 +96,8 @@ def escape_csv_cell(value: Any) -> str:
     Cells that already start with apostrophes before such a character get one more, so that
     :func:`unescape_csv_cell` gives back exactly the original text.
     """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)  # a number the service computed: -2 is a number to a spreadsheet, not a formula
     text = "" if value is None else str(value)
     if text.lstrip("'").startswith(FORMULA_START):
         return "'" + text

@@ -3,8 +3,6 @@ states, 客服绩效 (per-agent performance, JSON and CSV) and routing / escalat
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 from datetime import UTC, datetime
 from typing import Annotated, Literal
@@ -13,6 +11,7 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from knowledge_base.cells import csv_bytes
 from knowledge_base.desk import AgentPerformance, DeskEvent, PerformanceReport
 from knowledge_base.routing import HANDOFF_INTENT, KeywordRoute, RoutingTable, table_to_spec
 from models.errors import InvalidRequest
@@ -277,14 +276,6 @@ CSV_COLUMNS = [  # (field, zh header, en header)
 ]
 
 
-def safe_cell(value: object) -> object:
-    """A cell a spreadsheet will not run: text starting with = + - @ or a tab / CR gets a leading '
-    (agent ids come from the client, so "=HYPERLINK(…)" must stay text)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return "" if value is None else value
-
-
 @router.get("/performance/export", responses={200: {"content": {"text/csv": {}}}, **_ERRORS},
             response_class=Response)
 def performance_export(shop_id: AdminShop, runtime: RuntimeDep, days: int | None = Days,
@@ -294,19 +285,19 @@ def performance_export(shop_id: AdminShop, runtime: RuntimeDep, days: int | None
     headers in Chinese, or English when the client asks for it (Accept-Language)."""
     r = _report(runtime, shop_id, days, since, until)
     english = (accept_language or "").lower().startswith("en")
-    buf = io.StringIO(newline="")
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow([en if english else zh for _, zh, en in CSV_COLUMNS])
+    rows = []
     for a in [*r.agents, r.overall]:
         row = []
         for field, _, _ in CSV_COLUMNS:
             value = getattr(a, field)
             if field == "agent_id" and a is r.overall:
                 value = "total" if english else "合计"
-            row.append(safe_cell(value))
-        writer.writerow(row)
+            row.append(value)
+        rows.append(row)
+    # The service's one CSV writer: agent ids come from the client, so "=HYPERLINK(…)" must stay text.
+    data = csv_bytes([en if english else zh for _, zh, en in CSV_COLUMNS], rows)
     name = f"performance-{shop_id}-{_day(r.since)}-{_day(r.until)}.csv"
-    return Response(("\ufeff" + buf.getvalue()).encode("utf-8"), media_type="text/csv; charset=utf-8",
+    return Response(data, media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 

@@ -188,7 +188,7 @@ def test_events_make_the_conversation_states_and_the_performance_report(live):
     assert "'=cmd|' /C calc'!A0" in [row[0] for row in rows]  # a formula stays text
     english = httpx.get(f"{base}/v1/shops/demo/performance/export?days=1",
                         headers={**auth(keys, "admin"), "Accept-Language": "en-US,en;q=0.9"})
-    assert english.content.decode("utf-8-sig").splitlines()[0].startswith("agent,conversations handled")
+    assert english.content.decode("utf-8-sig").splitlines()[0].startswith('"agent","conversations handled"')
     r = httpx.get(f"{base}/v1/shops/demo/performance?since={iso(now)}&until={iso(now - 60)}".replace("+", "%2B"),
                   headers=auth(keys, "admin"))
     assert r.status_code == 422

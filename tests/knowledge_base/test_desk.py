@@ -162,8 +162,8 @@ def test_routing_and_escalation_counts(desk):
 
 
 def test_csv_cells_cannot_become_formulas():
-    from service.api.desk import safe_cell
+    from knowledge_base.cells import csv_bytes
 
-    buf = io.StringIO()
-    csv.writer(buf).writerow([safe_cell(v) for v in ["=HYPERLINK(\"x\")", "+1", "-2", "@a", "\tx", "a1", 3.5, None]])
-    assert next(csv.reader(io.StringIO(buf.getvalue()))) == ["'=HYPERLINK(\"x\")", "'+1", "'-2", "'@a", "'\tx", "a1", "3.5", ""]
+    data = csv_bytes(["h"], [["=HYPERLINK(\"x\")", "+1", "-2", "@a", "\tx", "a1", 3.5, -2, None]])
+    assert list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))[1] == [
+        "'=HYPERLINK(\"x\")", "'+1", "'-2", "'@a", "'\tx", "a1", "3.5", "-2", ""]
