@@ -314,7 +314,10 @@ class Suggester:
         t1 = time.perf_counter()
         query = self.normalise(message)
         if not understandable(query):  # only spaces, emoji, punctuation, invisible characters …
+            # Nothing to route on either: the shop's default group takes it (no intent, no keyword).
+            routing = self.desk.route(shop_id, query, None, [], None) if self.desk is not None else None
             return SuggestResult(shop_id=shop_id, kb_version=kb.index.version, suggestions=[], abstained=True,
+                                 routing=routing,
                                  abstain_reason="nothing_to_understand", ranking=[] if full_ranking else None,
                                  thresholds=(threshold, auto_threshold),
                                  timings_ms={"load": round((t1 - t0) * 1000, 3),
