@@ -18,7 +18,7 @@ from models.errors import InvalidRequest
 from models.messages import M
 
 from .deps import AdminShop, AgentShop, RuntimeDep
-from .schemas import ErrorResponse
+from .schemas import ErrorResponse, IsoDateTime, JsonNumber
 
 router = APIRouter(prefix="/v1/shops/{shop_id}", tags=["desk: routing, conversations, performance"])
 _ERRORS = {404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
@@ -43,7 +43,7 @@ class RoutingTableIn(BaseModel):
     categories: dict[str, GroupName] = Field(default_factory=dict, description="The shop's KB category → group.")
     keywords: list[KeywordRouteModel] = Field(default_factory=list, max_length=50,
                                               description="Keyword rules, checked first, in order.")
-    min_intent_confidence: float = Field(0.5, ge=0.0, le=1.0,
+    min_intent_confidence: JsonNumber = Field(0.5, ge=0.0, le=1.0,
                                          description="An intent rule applies only from this intent confidence.")
 
 
@@ -95,12 +95,12 @@ class EventIn(BaseModel):
     type: Literal["message_shown", "reply_sent", "conversation_closed"] = Field(
         description="message_shown: a buyer message appeared in an agent's desk; reply_sent: the agent answered; "
         "conversation_closed: the conversation was closed (a later buyer message opens a new session).")
-    at: datetime = Field(description="When it happened, as the agent UI saw it (ISO 8601; without an offset: UTC).")
+    at: IsoDateTime = Field(description="When it happened, as the agent UI saw it (ISO 8601; without an offset: UTC).")
     conversation_id: str = Field(min_length=1, max_length=128)
     agent_id: str = Field("", max_length=64, description="Required for message_shown and reply_sent.")
     request_id: str | None = Field(None, max_length=64, description="The suggestion request of the message "
                                                                     "(message_shown) or of the reply (reply_sent).")
-    message_at: datetime | None = Field(None, description="message_shown: when the buyer sent it (default: at).")
+    message_at: IsoDateTime | None = Field(None, description="message_shown: when the buyer sent it (default: at).")
     action: Literal["accepted", "edited", "own_reply"] | None = Field(
         None, description="reply_sent: a suggestion sent as is, edited, or the agent's own words.")
 
@@ -254,8 +254,8 @@ def _report(runtime, shop_id: str, days, since, until) -> PerformanceReport:  # 
 
 
 @router.get("/performance", response_model=PerformanceResponse, responses=_ERRORS)
-def performance(shop_id: AdminShop, runtime: RuntimeDep, days: int | None = Days, since: datetime | None = Since,
-                until: datetime | None = Until) -> PerformanceResponse:
+def performance(shop_id: AdminShop, runtime: RuntimeDep, days: int | None = Days, since: IsoDateTime | None = Since,
+                until: IsoDateTime | None = Until) -> PerformanceResponse:
     """客服绩效 per agent over the window, from the desk events and the feedback the agent UI reported."""
     r = _report(runtime, shop_id, days, since, until)
     return PerformanceResponse(shop_id=shop_id, since=_dt(r.since), until=_dt(r.until),
@@ -279,7 +279,7 @@ CSV_COLUMNS = [  # (field, zh header, en header)
 @router.get("/performance/export", responses={200: {"content": {"text/csv": {}}}, **_ERRORS},
             response_class=Response)
 def performance_export(shop_id: AdminShop, runtime: RuntimeDep, days: int | None = Days,
-                       since: datetime | None = Since, until: datetime | None = Until,
+                       since: IsoDateTime | None = Since, until: IsoDateTime | None = Until,
                        accept_language: Annotated[str | None, Header()] = None) -> Response:
     """The performance report as CSV (UTF-8 with BOM, for Excel), one row per agent and a total row;
     headers in Chinese, or English when the client asks for it (Accept-Language)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
@@ -38,11 +39,15 @@ def _with_offset(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+_NUMBER_TEXT = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+
+
 def _iso_text(value: Any) -> Any:
-    # JSON has no time type: a number here is a client bug (1704321000 would be read as a Unix time).
+    # JSON has no time type: a number here (or a number in a query string) is a client bug: pydantic
+    # would read 1704321000 or "0.5" as a Unix time.
     if isinstance(value, (datetime, date)):
         return value
-    if not isinstance(value, str):
+    if not isinstance(value, str) or _NUMBER_TEXT.fullmatch(value):
         raise ValueError("must be an ISO 8601 text such as 2025-01-03T23:30:00+08:00, not a number")
     return value
 
@@ -194,7 +199,7 @@ class KbVersionList(BaseModel):
 class TurnIn(BaseModel):
     role: Literal["buyer", "agent"]
     text: str = Field(max_length=2000)
-    at: datetime | None = Field(None, description="When it was sent (optional): buyer messages left without a reply "
+    at: IsoDateTime | None = Field(None, description="When it was sent (optional): buyer messages left without a reply "
                                                   "for a minute or more count as repeated unanswered asks.")
 
 

@@ -36,10 +36,12 @@ RUNS = {"operator": "examples,coverage,fuzzing,stateful", "admin": "examples,cov
 # characters, '|' or line breaks inside one list item, a similar question another entry already has,
 # a window that starts and ends at the same minute, and files whose content is not a readable FAQ or
 # quick-phrase table. A schema-valid request may therefore also get a 422 (or 400/413 for a file).
-# The hit test also refuses a threshold pair whose auto-reply threshold is below the suggest one (the
-# server's setting stands in for a threshold left out): a rule across fields and settings.
+# Rules across fields, other state or the clock are beyond it too: the hit test's threshold pair (auto-reply
+# not below suggest, the server's setting standing in for one left out), a routing table's groups named
+# by its rules, the settings' warning before the reply deadline, desk events within the last 90 days.
 CONTENT_OPERATIONS = r"/(kb|kb/entries(/\{entry_id\})?|kb/edits|quick-phrases(/\{phrase_id\}|/import)?|" \
-                     r"rules(/\{rule_id\})?|analytics/unanswered/\{cluster_id\}/add-as-(entry|similar)|hit-test)$"
+                     r"rules(/\{rule_id\})?|analytics/unanswered/\{cluster_id\}/add-as-(entry|similar)|hit-test|routing|settings|" \
+                     r"events)$"
 # Operations whose 404 names a thing the body refers to (a suggestion request id, an entry id, a
 # cluster), not the shop in the path: right after a shop is created they answer 404 by design, which
 # the stateful check "created resource not found" would read as the new shop being missing. They are
