@@ -38,10 +38,11 @@ RUNS = {"operator": "examples,coverage,fuzzing,stateful", "admin": "examples,cov
 # quick-phrase table. A schema-valid request may therefore also get a 422 (or 400/413 for a file).
 # Rules across fields, other state or the clock are beyond it too: the hit test's threshold pair (auto-reply
 # not below suggest, the server's setting standing in for one left out), a routing table's groups named
-# by its rules, the settings' warning before the reply deadline, desk events within the last 90 days.
+# by its rules, the settings' warning before the reply deadline, desk events and report windows within the
+# last 90 days.
 CONTENT_OPERATIONS = r"/(kb|kb/entries(/\{entry_id\})?|kb/edits|quick-phrases(/\{phrase_id\}|/import)?|" \
                      r"rules(/\{rule_id\})?|analytics/unanswered/\{cluster_id\}/add-as-(entry|similar)|hit-test|routing|settings|" \
-                     r"events)$"
+                     r"events|performance(/export)?)$"
 # Operations whose 404 names a thing the body refers to (a suggestion request id, an entry id, a
 # cluster), not the shop in the path: right after a shop is created they answer 404 by design, which
 # the stateful check "created resource not found" would read as the new shop being missing. They are
