@@ -21,7 +21,9 @@ QUESTIONS = ["啥时候能发出来", "衣服小了能换大一码吗", "可以�
 def answers(base: str) -> list[dict]:
     out = []
     for message in QUESTIONS:
-        r = httpx.post(f"{base}/v1/shops/{SHOP}/suggestions", json={"message": message, "top_k": 3}, headers=OPERATOR_HEADERS, timeout=10)
+        # 60 s: the first suggestion fits the shop's ranker, seconds on a loaded machine.
+        r = httpx.post(f"{base}/v1/shops/{SHOP}/suggestions", json={"message": message, "top_k": 3},
+                       headers=OPERATOR_HEADERS, timeout=60)
         assert r.status_code == 200, r.text
         body = r.json()
         out.append({"kb_version": body["kb_version"], "suggestions": body["suggestions"]})
