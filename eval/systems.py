@@ -245,7 +245,7 @@ class PipelineRanker:
     def fit(self, entries: Sequence[FaqEntry]) -> PipelineRanker:
         rt = self.runtime
         shop = f"eval{next(self._fits)}"
-        import_entries(rt.store, rt.settings.index_dir, rt.encoder, shop, list(entries), source="smartreply eval",
+        import_entries(rt.store, rt.index_root, rt.encoder, shop, list(entries), source="smartreply eval",
                        normalise=rt.suggester.normalise)
         self.shop_ = shop
         rt.suggester.kb(shop)  # load (and fit the shop's reranker) now: that is part of fitting, not of a query

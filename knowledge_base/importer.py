@@ -1,7 +1,8 @@
 """Every change of a knowledge base: import a file, edit one entry, roll back, recover after a crash.
 
 Nothing replaces the active version until the new one is validated, stored, embedded and its index
-is on disk; activation is then one database UPDATE. A failure at any step marks the new version
+is on disk; activation is then one database transaction (which also stores the index files when the
+database keeps them, ``knowledge_base.artifacts``). A failure at any step marks the new version
 ``failed`` and leaves the active one untouched. A process killed mid-build leaves a ``building``
 version (and maybe a temporary index folder); ``recover_interrupted_builds`` at the next start marks
 it failed and removes the leftovers, so the previous active version is served unchanged.
@@ -31,13 +32,13 @@ from models.errors import (
 )
 from models.messages import M, Msg
 
+from .artifacts import index_artifacts, load_version
 from .editing import EntryEdit, VersionDiff, diff_entries
 from .index import (
     TextEncoder,
     build_index,
     derive_index,
     index_dir,
-    load_index,
     remove_index,
     remove_orphans,
     save_index,
@@ -292,7 +293,7 @@ def _import_locked(store: KbStore, index_root: Path, encoder: TextEncoder, shop_
     try:
         shop_index = build_index(shop_id, version, entries, encoder, progress=progress, normalise=normalise)
         path = save_index(index_root, shop_index)
-        active = store.activate(shop_id, version, only_if_newer=True)
+        active = store.activate(shop_id, version, only_if_newer=True, artifacts=index_artifacts(store, path))
     except BaseException as exc:
         store.mark_failed(shop_id, version, M("version.note.failed", detail=f"{type(exc).__name__}: {exc}"))
         raise
@@ -329,15 +330,15 @@ def edit_kb(
                                        builder=_builder(), base_version=base)
         try:
             try:
-                previous = load_index(index_root, shop_id, base, encoder_id=encoder.model_id)
+                previous = load_version(store, index_root, shop_id, base, encoder_id=encoder.model_id)
             except (NotFound, ArtifactMismatch) as exc:
                 logger.warning("shop %s: cannot extend v%d (%s); rebuilding in full", shop_id, base, exc)
                 shop_index = build_index(shop_id, version, edit.entries, encoder, normalise=normalise)
                 embedded = shop_index.size
             else:
                 shop_index, embedded = derive_index(previous, version, edit.entries, encoder, normalise=normalise)
-            save_index(index_root, shop_index)
-            active = store.activate(shop_id, version, only_if_newer=True)
+            path = save_index(index_root, shop_index)
+            active = store.activate(shop_id, version, only_if_newer=True, artifacts=index_artifacts(store, path))
         except BaseException as exc:
             store.mark_failed(shop_id, version, M("version.note.failed", detail=f"{type(exc).__name__}: {exc}"))
             raise
@@ -349,13 +350,13 @@ def edit_kb(
 
 def activate_version(store: KbStore, index_root: Path, encoder_id: str, shop_id: str, version: int) -> KbVersion:
     """Make an older (or any ready) version the active one again: a rollback. Its index must still be on
-    disk and built by the running encoder; nothing is rebuilt."""
+    disk (or in the database, which keeps it) and built by the running encoder; nothing is rebuilt."""
     with shop_lock(shop_id):
         target = store.get_version(shop_id, version)
         if target.status != "ready":
             raise VersionNotActivatable(M("version.not_ready", shop=shop_id, version=version, status=target.status))
         try:
-            load_index(index_root, shop_id, version, encoder_id=encoder_id)
+            load_version(store, index_root, shop_id, version, encoder_id=encoder_id)
         except (NotFound, ArtifactMismatch) as exc:
             raise VersionNotActivatable(M("version.unservable", shop=shop_id, version=version,
                                           detail=exc.message)) from exc

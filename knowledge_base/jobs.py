@@ -1,9 +1,10 @@
-"""Index builds as jobs, for replicas sharing one PostgreSQL and one index directory.
+"""Index builds as jobs, for replicas sharing one PostgreSQL (and nothing else).
 
 An upload parses and validates the file, then stores the version (``building``) and a ``queued``
 job in one transaction (``submit_import``). A ``BuildWorker`` thread in every replica claims jobs
 (``KbStore.claim_build_job``: ``SELECT … FOR UPDATE SKIP LOCKED``), embeds and indexes the version,
-saves the index folder atomically and activates the version (never over a newer one), renewing its
+saves the index folder atomically and activates the version (never over a newer one) in the
+transaction that also stores the index files in the database (``knowledge_base.artifacts``), renewing its
 lease with every progress report. A worker that dies leaves its job ``running`` with a lease that
 expires; the next claim after that builds it again (up to ``max_attempts``).
 """
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from models.errors import ValidationProblem
 
+from .artifacts import index_artifacts
 from .editing import VersionDiff
 from .importer import ImportMode, UploadMode, check_removals, plan_upload, shop_lock
 from .index import TextEncoder, build_index, save_index
@@ -96,8 +98,8 @@ def run_build_job(store: KbStore, index_root: Path, encoder: TextEncoder, job: B
         entries = store.entries(job.shop_id, job.version)
         shop_index = build_index(job.shop_id, job.version, entries, encoder, progress=progress, normalise=normalise)
         progress(shop_index.size, shop_index.size)  # a last lease check before the folder is written
-        save_index(index_root, shop_index)
-        active = store.activate(job.shop_id, job.version, only_if_newer=True)
+        path = save_index(index_root, shop_index)
+        active = store.activate(job.shop_id, job.version, only_if_newer=True, artifacts=index_artifacts(store, path))
     except LeaseLost:
         logger.warning("build job %s (shop %s v%d): lease lost to another worker; stopped", job.job_id,
                        job.shop_id, job.version)

@@ -13,16 +13,20 @@ same transaction, so history, diff and restore come for free and a reader never 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import BinaryIO, Literal
 
 from sqlalchemy import (
+    DDL,
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -30,6 +34,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -60,7 +65,8 @@ from models.messages import M, Msg
 
 from .schema import FaqEntry, KbVersion
 
-__all__ = ["KbStore", "metadata", "BuildRecord", "BuildJob", "Revision", "COLLECTION_KINDS", "DESK_SETTINGS"]
+__all__ = ["KbStore", "metadata", "BuildRecord", "BuildJob", "Revision", "ArtifactFile", "ArtifactsMode",
+           "COLLECTION_KINDS", "DESK_SETTINGS", "ARTIFACT_CHUNK_BYTES"]
 
 metadata = MetaData()
 
@@ -297,6 +303,40 @@ desk_events = Table(
     Index("ix_desk_events_shop_ts", "shop_id", "ts"),
 )
 
+# The built index files of each version (index.faiss, phrasings.json, manifest.json), when the database
+# keeps them (``KbStore.keeps_artifacts``: PostgreSQL by default): written in the transaction that marks
+# the version ready, so a ready version always has its files and a replica with an empty disk fetches
+# them from here into its local cache. One row per file (size, sha256) and its content in 1 MiB chunks:
+# a replica streams a file to disk in bounded memory, and rows (unlike large objects) are deleted,
+# dumped and replicated with the version they belong to.
+kb_artifacts = Table(
+    "kb_artifacts",
+    metadata,
+    Column("shop_id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("encoder_id", String(200), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("chunks", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+kb_artifact_chunks = Table(
+    "kb_artifact_chunks",
+    metadata,
+    Column("shop_id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+# FAISS vectors do not compress: without this PostgreSQL tries pglz on every chunk it TOASTs, for nothing.
+ARTIFACT_CHUNK_STORAGE = "ALTER TABLE kb_artifact_chunks ALTER COLUMN data SET STORAGE EXTERNAL"
+event.listen(kb_artifact_chunks, "after_create", DDL(ARTIFACT_CHUNK_STORAGE).execute_if(dialect="postgresql"))
+
+ARTIFACT_CHUNK_BYTES = 1024 * 1024
+
 COLLECTION_KINDS = {"quick_phrases": (quick_phrases, "phrase_id"), "rules": (auto_reply_rules, "rule_id")}
 
 
@@ -336,6 +376,23 @@ def _job(row) -> BuildJob:  # noqa: ANN001 - a Row of kb_build_jobs
 
 
 @dataclass(frozen=True)
+class ArtifactFile:
+    """One built index file of a version: name, size and sha256; ``path`` is where it is on disk when it is
+    being stored (the chunks are read from there)."""
+
+    name: str
+    size: int
+    sha256: str
+    path: Path | None = None
+    encoder_id: str = ""  # of a stored file: the encoder whose vectors the version holds
+
+
+# Where built indexes live: "database" (kb_artifacts, cached on each replica's disk), "files" (only on the
+# local disk: one machine, or a volume every replica mounts), "auto" (database on PostgreSQL, else files).
+ArtifactsMode = Literal["auto", "database", "files"]
+
+
+@dataclass(frozen=True)
 class Revision:
     shop_id: str
     kind: str
@@ -353,15 +410,20 @@ def _now() -> datetime:
 class KbStore:
     """All reads and writes of shops, versions and entries. Safe to share between threads."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, artifacts: ArtifactsMode = "auto") -> None:
+        if artifacts not in ("auto", "database", "files"):
+            raise ValueError(f"artifacts must be 'auto', 'database' or 'files', not {artifacts!r}")
         self.url = url
         self.engine = _make_engine(url)
+        # Whether built index files are stored here too (written when a version becomes ready), so that
+        # replicas share nothing but this database.
+        self.keeps_artifacts = artifacts == "database" or (artifacts == "auto" and self.engine.dialect.name != "sqlite")
         migrate(self.engine)
 
     @classmethod
-    def for_sqlite_file(cls, path: Path) -> KbStore:
+    def for_sqlite_file(cls, path: Path, *, artifacts: ArtifactsMode = "auto") -> KbStore:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return cls(f"sqlite:///{path}")
+        return cls(f"sqlite:///{path}", artifacts=artifacts)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -460,20 +522,29 @@ class KbStore:
         with self.engine.connect() as conn:
             return [BuildRecord(r.shop_id, r.version, r.host, r.pid) for r in conn.execute(query)]
 
-    def activate(self, shop_id: str, version: int, *, only_if_newer: bool = False) -> bool:
+    def activate(self, shop_id: str, version: int, *, only_if_newer: bool = False,
+                 artifacts: Sequence[ArtifactFile] = ()) -> bool:
         """Make a built version the active one (also used for rollback). One atomic UPDATE.
 
         With ``only_if_newer`` (imports) an older build finishing late never replaces a newer
         active version; the version is still marked ready. Returns whether it became active.
+        A version still ``building`` is marked ready here; when the database keeps the index files,
+        ``artifacts`` (the built files on disk) are stored in this same transaction, so no replica can
+        see a ready version whose files are missing.
         """
         with self.engine.begin() as conn:
             # Take the shop row's write lock first, as in create_version.
             conn.execute(update(shops).where(shops.c.id == shop_id).values(last_version=shops.c.last_version))
-            row = conn.execute(select(kb_versions.c.status).where(
+            row = conn.execute(select(kb_versions.c.status, kb_versions.c.encoder_id).where(
                 kb_versions.c.shop_id == shop_id, kb_versions.c.version == version)).first()
             if row is None:
                 raise VersionNotFound(M("nf.version", shop=shop_id, version=version))
             if row.status == "building":
+                if self.keeps_artifacts:
+                    if not artifacts:
+                        raise ValueError(f"shop {shop_id!r} v{version}: this database keeps the index files, "
+                                         "but none were given to store with the version")
+                    self._write_artifacts(conn, shop_id, version, row.encoder_id, artifacts)
                 conn.execute(update(kb_versions)
                              .where(kb_versions.c.shop_id == shop_id, kb_versions.c.version == version)
                              .values(status="ready"))
@@ -485,6 +556,79 @@ class KbStore:
                 return False
             conn.execute(update(shops).where(shops.c.id == shop_id).values(active_version=version))
             return True
+
+    # -- index artifacts ---------------------------------------------------------------------
+    def artifacts(self, shop_id: str, version: int) -> list[ArtifactFile]:
+        """The index files stored for a version (empty: none stored, e.g. a version built before)."""
+        a = kb_artifacts.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(a.name, a.size, a.sha256, a.encoder_id)
+                                .where(a.shop_id == shop_id, a.version == version).order_by(a.name)).all()
+        return [ArtifactFile(name=r.name, size=r.size, sha256=r.sha256, encoder_id=r.encoder_id) for r in rows]
+
+    def read_artifact(self, shop_id: str, version: int, name: str, out: BinaryIO) -> int:
+        """Write a stored file's content to ``out``, chunk by chunk (bounded memory); returns its bytes."""
+        written = 0
+        for data in self._chunks(shop_id, version, name):
+            out.write(data)
+            written += len(data)
+        return written
+
+    def _chunks(self, shop_id: str, version: int, name: str) -> Iterator[bytes]:
+        c = kb_artifact_chunks.c
+        query = (select(c.data).where(c.shop_id == shop_id, c.version == version, c.name == name)
+                 .order_by(c.seq))
+        with self.engine.connect() as conn:
+            # A server-side cursor on PostgreSQL: a 100 MB index never sits in memory at once.
+            for (data,) in conn.execution_options(stream_results=True, yield_per=4).execute(query):
+                yield bytes(data)
+
+    def add_artifacts(self, shop_id: str, version: int, encoder_id: str, artifacts: Sequence[ArtifactFile]) -> bool:
+        """Store the files of a ready version that has none yet (one built before the database kept
+        them); ``False`` if it has some already (another replica was first)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(shops).where(shops.c.id == shop_id).values(last_version=shops.c.last_version))
+            status = conn.execute(select(kb_versions.c.status).where(
+                kb_versions.c.shop_id == shop_id, kb_versions.c.version == version)).scalar_one_or_none()
+            if status != "ready":
+                raise VersionNotActivatable(f"version {version} of shop {shop_id!r} is {status or 'missing'}; "
+                                            "only the files of a ready version are stored")
+            if conn.execute(select(kb_artifacts.c.name).where(
+                    kb_artifacts.c.shop_id == shop_id, kb_artifacts.c.version == version).limit(1)).first():
+                return False
+            self._write_artifacts(conn, shop_id, version, encoder_id, artifacts)
+        return True
+
+    @staticmethod
+    def _write_artifacts(conn: Connection, shop_id: str, version: int, encoder_id: str,
+                         artifacts: Sequence[ArtifactFile]) -> None:
+        for artifact in artifacts:
+            if artifact.path is None:
+                raise ValueError(f"artifact {artifact.name}: no file to store")
+            chunks, size, digest = 0, 0, hashlib.sha256()
+            with open(artifact.path, "rb") as fh:
+                while True:
+                    # A few chunks per statement: one round trip per 4 MiB, never the whole file in memory.
+                    batch = []
+                    for _ in range(4):
+                        data = fh.read(ARTIFACT_CHUNK_BYTES)
+                        if not data:
+                            break
+                        digest.update(data)
+                        size += len(data)
+                        batch.append({"shop_id": shop_id, "version": version, "name": artifact.name,
+                                      "seq": chunks + len(batch), "data": data})
+                    if not batch:
+                        break
+                    conn.execute(insert(kb_artifact_chunks), batch)
+                    chunks += len(batch)
+            if (size, digest.hexdigest()) != (artifact.size, artifact.sha256):
+                # The transaction rolls back: the version is not marked ready with files that changed.
+                raise ValueError(f"{artifact.path} changed while it was stored ({size} bytes, sha256 "
+                                 f"{digest.hexdigest()[:12]}…; expected {artifact.size}, {artifact.sha256[:12]}…)")
+            conn.execute(insert(kb_artifacts).values(
+                shop_id=shop_id, version=version, name=artifact.name, encoder_id=encoder_id, size=artifact.size,
+                sha256=artifact.sha256, chunks=chunks, created_at=_now()))
 
     # -- build jobs ---------------------------------------------------------------------------
     def claim_build_job(self, worker: str, lease_seconds: float, *, max_attempts: int = 3,

@@ -161,6 +161,17 @@ class Settings(BaseSettings):
         10_000, ge=0, description="Shops with at least this many phrasings are searched through an HNSW graph "
         "(built once per version, cached beside the index) instead of the exact flat scan: ~10x faster at 20k "
         "phrasings with the same top-1 in the benchmark. 0 = always the flat scan.")
+    index_artifacts: Literal["auto", "database", "files"] = Field(
+        "auto", description="Where built indexes live. database: in the database (kb_artifacts, stored in the "
+        "transaction that makes a version ready), each replica caching them under "
+        "<data_dir>/index-cache/<encoder>/ and fetching (checksum-verified) what its disk lacks, so replicas share "
+        "nothing but the database; files: only under <data_dir>/indexes (one machine, or a volume every replica "
+        "mounts); auto: database on PostgreSQL, files on SQLite.")
+    shutdown_drain_seconds: float = Field(
+        0.0, ge=0.0, le=300.0, description="On SIGTERM, answer /healthz with 503 (draining) and keep serving for "
+        "this many seconds before closing the listener and finishing the requests in flight, so a load balancer "
+        "that checks /healthz stops sending new requests first (HAProxy in docs/operations.md: at least "
+        "check inter x fall; 2 in scripts/cluster.sh). 0 = stop accepting at once.")
     index_memory_budget_bytes: int = Field(
         512 * 1024 * 1024, ge=0, description="Memory for loaded shop indexes per process (estimated as "
         "the FAISS vectors, the reranker's arrays and the texts: ~10 MB for 2,000 phrasings); least recently "

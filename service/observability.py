@@ -61,6 +61,14 @@ class Metrics:
         self.cache_shops = Gauge("smartreply_index_cache_shops", "Shop indexes loaded in this process.", registry=r)
         self.evictions = Counter("smartreply_index_cache_evictions_total", "Shop indexes evicted (LRU).",
                                  registry=r)
+        self.load_seconds = Histogram("smartreply_index_load_duration_seconds", "Time to load a shop's index "
+                                      "into memory on a cache miss (fetching files the disk lacks included).",
+                                      registry=r, buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self.fetches = Counter("smartreply_index_fetches_total", "Index files fetched from the database into the "
+                               "local disk cache, by why: missing, or damaged (failed its checksum).", ["reason"],
+                               registry=r)
+        self.fetch_bytes = Counter("smartreply_index_fetch_bytes_total", "Bytes of index files fetched from the "
+                                   "database.", registry=r)
         self.builds = Counter("smartreply_index_builds_total", "Index builds (uploads and edits) by outcome.",
                               ["outcome"], registry=r)
         self.build_seconds = Histogram("smartreply_index_build_duration_seconds", "Index build time.", registry=r,
@@ -75,11 +83,18 @@ class Metrics:
                                     registry=r)
 
     def cache_event(self, event: str, **info: Any) -> None:
-        """The Suggester's cache hook: hit, miss, evict; with the cache's size after the event."""
+        """The Suggester's cache hook: hit, miss (with the load's seconds), evict, fetch (a file from the
+        database); with the cache's size after the event."""
+        if event == "fetch":
+            self.fetches.labels(reason=info["reason"]).inc()
+            self.fetch_bytes.inc(info["bytes"])
+            return
         if event == "evict":
             self.evictions.inc()
         else:
             self.cache.labels(result=event).inc()
+        if "seconds" in info:
+            self.load_seconds.observe(info["seconds"])
         if "bytes" in info:
             self.cache_bytes.set(info["bytes"])
         if "shops" in info:

@@ -17,7 +17,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from knowledge_base.index import ShopIndex, TextEncoder, attach_graph, load_index
+from knowledge_base.artifacts import Fetch, load_version
+from knowledge_base.index import ShopIndex, TextEncoder, attach_graph
 from knowledge_base.routing import RouteDecision
 from knowledge_base.schema import FaqEntry
 from knowledge_base.store import KbStore
@@ -220,6 +221,9 @@ class Suggester:
         # flat scan (0 = never): the scan reads every vector per message (40 MB at 20k phrasings).
         self.graph_min_phrasings = graph_min_phrasings
 
+    def _fetched(self, fetch: Fetch) -> None:
+        self.on_cache_event("fetch", bytes=fetch.bytes, seconds=fetch.seconds, reason=fetch.reason)
+
     def forget(self, shop_id: str) -> None:
         """Drop the cached active version of ``shop_id`` (after an import or rollback in this process)."""
         self._versions.pop(shop_id, None)
@@ -248,7 +252,11 @@ class Suggester:
         with self._load_lock:
             loaded = self._loaded.get(shop_id)
             if loaded is None or loaded.index.version != version:
-                index = load_index(self.index_root, shop_id, version, encoder_id=self.encoder.model_id)
+                started = time.perf_counter()
+                # From this replica's disk; when the database keeps the index files, what the disk lacks
+                # (or holds damaged) is fetched from there first.
+                index = load_version(self.store, self.index_root, shop_id, version, encoder_id=self.encoder.model_id,
+                                     on_fetch=self._fetched)
                 if self.graph_min_phrasings and index.size >= self.graph_min_phrasings:
                     # efSearch below the number of candidates asked for would return fewer of them.
                     attach_graph(self.index_root, index, ef_search=max(64, self.candidates))
@@ -265,7 +273,8 @@ class Suggester:
                     self._loaded.move_to_end(shop_id)
                     self._evict(keep=shop_id)
                 logger.info("loaded shop %s v%d (%d phrasings)", shop_id, version, index.size)
-                self.on_cache_event("miss", bytes=self.cache_bytes, shops=len(self._loaded))
+                self.on_cache_event("miss", bytes=self.cache_bytes, shops=len(self._loaded),
+                                    seconds=time.perf_counter() - started)
             else:
                 self.on_cache_event("hit")
         return loaded

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -64,12 +65,23 @@ class WarmedShop:
 @dataclass
 class Runtime:
     settings: Settings
+    # Set on SIGTERM when a drain period is configured: /healthz answers 503 so load balancers stop
+    # sending requests, while the process still answers those already sent (service/cli/serve.py).
+    draining: bool = False
 
     @cached_property
     def store(self) -> KbStore:
         if self.settings.database_url.startswith("sqlite:///"):
             Path(self.settings.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        return KbStore(self.settings.database_url)
+        return KbStore(self.settings.database_url, artifacts=self.settings.index_artifacts)
+
+    @cached_property
+    def index_root(self) -> Path:
+        """Where this process finds shop indexes: ``<data_dir>/indexes`` (the only copy) when the database
+        keeps no index files, else this replica's cache of them, one folder per encoder."""
+        if not self.store.keeps_artifacts:
+            return self.settings.index_dir
+        return self.settings.data_dir / "index-cache" / re.sub(r"[^A-Za-z0-9._-]", "_", self.encoder.model_id)
 
     @cached_property
     def encoder(self) -> Encoder:
@@ -94,7 +106,7 @@ class Runtime:
         return self._new_suggester(self.settings.index_memory_budget_bytes, on_cache_event=self.metrics.cache_event)
 
     def _new_suggester(self, memory_budget: int, on_cache_event: Callable[..., None] | None = None) -> Suggester:
-        return Suggester(self.store, self.settings.index_dir, self.encoder, candidates=self.settings.candidates,
+        return Suggester(self.store, self.index_root, self.encoder, candidates=self.settings.candidates,
                          normalise=normalize_text, search_threads=self.settings.encoder_threads,
                          version_ttl=self.settings.active_version_ttl, memory_budget=memory_budget,
                          on_cache_event=on_cache_event, intent_model=self.intent_model,
@@ -199,7 +211,7 @@ class Runtime:
     @cached_property
     def kb(self) -> KnowledgeBase:
         """Imports, versions, single-entry edits, diff, rollback, export of every shop's FAQ."""
-        return KnowledgeBase(self.store, self.settings.index_dir, self.encoder, self.parse_limits,
+        return KnowledgeBase(self.store, self.index_root, self.encoder, self.parse_limits,
                              normalise=normalize_text, on_change=self._active_version_changed,
                              confirm_remove_over=self.settings.upload_confirm_remove_over)
 
@@ -275,7 +287,7 @@ class Runtime:
     @cached_property
     def build_worker(self) -> BuildWorker:
         s = self.settings
-        return BuildWorker(self.store, s.index_dir, self.encoder, lease_seconds=s.build_lease_seconds,
+        return BuildWorker(self.store, self.index_root, self.encoder, lease_seconds=s.build_lease_seconds,
                            poll_seconds=s.build_poll_seconds, normalise=normalize_text, on_done=self._build_job_done)
 
     def _build_job_done(self, job: BuildJob, ok: bool) -> None:
@@ -317,7 +329,7 @@ class Runtime:
             return ImportResult(shop_id=shop_id, version=submitted.version, active=True, entries=submitted.entries,
                                 enabled_entries=submitted.enabled_entries, phrasings=submitted.phrasings,
                                 seconds=time.perf_counter() - started, no_changes=True,
-                                index_path=index_dir(self.settings.index_dir, shop_id, submitted.version), **extra)
+                                index_path=index_dir(self.index_root, shop_id, submitted.version), **extra)
         job = self.wait_for_build(shop_id, submitted.job_id)
         if job.status == "failed":
             raise BuildFailed(f"shop {shop_id!r}: building version {job.version} failed ({job.error}); the previous "
@@ -330,7 +342,7 @@ class Runtime:
         return ImportResult(shop_id=shop_id, version=job.version, active=bool(job.active), entries=submitted.entries,
                             enabled_entries=submitted.enabled_entries, phrasings=job.total,
                             seconds=time.perf_counter() - started,
-                            index_path=index_dir(self.settings.index_dir, shop_id, job.version), **extra)
+                            index_path=index_dir(self.index_root, shop_id, job.version), **extra)
 
     def import_file(self, shop_id: str, filename: str, data: bytes, progress=None, *,
                     mode: ImportMode = "reject", upload_mode: UploadMode = "replace",

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import time
 from typing import Annotated
 
 import typer
 
 from .common import cli_errors, runtime_with_encoder, settings_from, setup_logging
 
-__all__ = ["serve", "worker_app"]
+__all__ = ["serve", "worker_app", "draining_server"]
+
+logger = logging.getLogger(__name__)
 
 
 def serve(
@@ -39,8 +43,9 @@ def serve(
         if workers == 1:
             app = create_app(runtime=runtime, demo=demo, freeze_gc=True)
             typer.echo(f"smartreply serving on http://{settings.host}:{settings.port} (docs: /docs)", err=True)
-            uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-                        timeout_graceful_shutdown=10)
+            config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+                                    timeout_graceful_shutdown=10)
+            draining_server(config, runtime, settings.shutdown_drain_seconds).run()
             return
         # Several workers: the demo shop is imported once here, not raced by every worker; then the
         # workers (fresh processes) rebuild the settings from the environment set below.
@@ -127,16 +132,56 @@ def _worker_main(host: str, port: int, log_level: str) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.listen(2048)
-    config = uvicorn.Config("service.cli.serve:worker_app", factory=True, log_level=log_level,
-                            timeout_graceful_shutdown=10)
-    uvicorn.Server(config).run(sockets=[sock])
+    app = worker_app()
+    config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=10)
+    runtime = app.state.runtime
+    draining_server(config, runtime, runtime.settings.shutdown_drain_seconds).run(sockets=[sock])
 
 
 def worker_app():  # noqa: ANN201 - FastAPI, imported lazily
-    """App factory of one worker process (``uvicorn --factory``): settings from the environment."""
+    """The app of one worker process: settings from the environment."""
     from ..app import create_app
     from ..config import Settings
 
     settings = Settings()
     setup_logging(settings)
     return create_app(settings, freeze_gc=True)
+
+
+def draining_server(config, runtime, drain_seconds: float):  # noqa: ANN001, ANN201 - uvicorn types, imported lazily
+    """A uvicorn server that, on the first SIGTERM, drains before it stops.
+
+    uvicorn alone, on SIGTERM, closes its listening socket at once, closes idle keep-alive connections
+    and waits (up to ``timeout_graceful_shutdown``) for requests in flight. A load balancer only learns
+    of it when a new connection is refused or a pooled one is closed under a request: the request is
+    then lost, or retried if the balancer may. Draining first: ``/healthz`` answers 503 for
+    ``drain_seconds`` while everything else is still served, so the balancer's health check takes the
+    replica out of rotation; then uvicorn's own graceful shutdown runs. A second SIGTERM, or SIGINT,
+    stops at once (uvicorn's behaviour).
+    """
+    import signal
+
+    import uvicorn
+
+    class DrainingServer(uvicorn.Server):
+        drain_until: float | None = None
+        drain_logged = False
+
+        def handle_exit(self, sig: int, frame) -> None:  # noqa: ANN001 - a frame
+            if sig == signal.SIGTERM and drain_seconds > 0 and self.drain_until is None and not self.should_exit:
+                self.drain_until = time.monotonic() + drain_seconds
+                runtime.draining = True  # a signal handler only sets flags; on_tick logs and acts
+                return
+            super().handle_exit(sig, frame)
+
+        async def on_tick(self, counter: int) -> bool:
+            if self.drain_until is not None and not self.should_exit:
+                if not self.drain_logged:
+                    self.drain_logged = True
+                    logger.info("SIGTERM: draining for %.1fs (/healthz answers 503), then shutting down",
+                                drain_seconds)
+                if time.monotonic() >= self.drain_until:
+                    super().handle_exit(signal.SIGTERM, None)
+            return await super().on_tick(counter)
+
+    return DrainingServer(config)

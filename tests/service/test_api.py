@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
+from knowledge_base.index import index_dir
+from knowledge_base.store import kb_artifact_chunks
 from service.app import create_app
 from tests.conftest import OPERATOR_HEADERS, OPERATOR_KEY
 from service.config import Settings
@@ -129,10 +132,38 @@ def test_a_damaged_index_answers_503_with_what_to_do(tmp_path, fake_encoder, dat
 
     with app_client() as client:
         assert upload(client, GOOD).status_code == 201
-    (tmp_path / "indexes" / "s1" / "v000001" / "index.faiss").write_bytes(b"\x00" * 16)
+        store = client.app.state.runtime.store
+        index_file = index_dir(client.app.state.runtime.index_root, "s1", 1) / "index.faiss"
+        if store.keeps_artifacts:  # the database's copy would heal the local file: damage that one
+            with store.engine.begin() as conn:
+                conn.execute(update(kb_artifact_chunks).where(kb_artifact_chunks.c.name == "index.faiss")
+                             .values(data=b"\x00" * 16))
+    index_file.write_bytes(b"\x00" * 16)
     with app_client() as client:  # a restarted process finds the file damaged
         r = client.post("/v1/shops/s1/suggestions", json={"message": "邮费多少钱"})
     assert r.status_code == 503
     error = r.json()["error"]
     assert error["code"] == "index_damaged" and "index.faiss" in error["message"]
     assert "smartreply kb activate" in error["message"]
+
+
+def test_on_postgresql_a_replica_fetches_a_missing_or_damaged_index_from_the_database(tmp_path, fake_encoder,
+                                                                                      postgres_url):
+    def replica(name: str) -> TestClient:
+        runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path / name, database_url=postgres_url))
+        runtime.encoder = fake_encoder
+        return TestClient(create_app(runtime=runtime), headers=OPERATOR_HEADERS)
+
+    with replica("a") as a:
+        assert upload(a, GOOD).status_code == 201
+    assert (tmp_path / "a" / "index-cache" / fake_encoder.model_id / "s1" / "v000001" / "index.faiss").is_file()
+    with replica("b") as b:  # an empty disk
+        assert b.post("/v1/shops/s1/suggestions", json={"message": "邮费多少钱"}).json()["kb_version"] == 1
+        metrics = b.get("/metrics").text
+        assert 'smartreply_index_fetches_total{reason="missing"} 3.0' in metrics
+        assert "smartreply_index_load_duration_seconds_count 1.0" in metrics
+    cached = tmp_path / "b" / "index-cache" / fake_encoder.model_id / "s1" / "v000001" / "index.faiss"
+    cached.write_bytes(cached.read_bytes()[:-4] + b"\x00\x00\x80\x7f")  # one float becomes +inf
+    with replica("b") as b:
+        assert b.post("/v1/shops/s1/suggestions", json={"message": "邮费多少钱"}).status_code == 200
+        assert 'smartreply_index_fetches_total{reason="damaged"} 1.0' in b.get("/metrics").text
