@@ -44,6 +44,7 @@ __all__ = [
     "RequestNotFound",
     "BuildFailed",
     "ConfirmationRequired",
+    "ClusterError",
 ]
 
 
@@ -221,6 +222,13 @@ class BuildFailed(SmartReplyError, RuntimeError):
     """A queued index build failed in the replica that ran it; the previous active version kept serving."""
 
     code = "build_failed"
+
+
+class ClusterError(SmartReplyError, RuntimeError):
+    """A local cluster (``smartreply cluster``) could not be started, stopped or read; the message says
+    which part and why."""
+
+    code = "cluster_error"
 
 
 class NotFound(SmartReplyError, LookupError):

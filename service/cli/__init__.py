@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import bench, kb, keys, serve, suggest, train
+from . import bench, cluster, kb, keys, serve, suggest, train
 from . import eval as eval_cli
 
 __all__ = ["app", "main"]
@@ -22,6 +22,7 @@ app.command("bench")(bench.bench)
 app.command("bench-shops")(bench.bench_shops)
 app.add_typer(kb.app, name="kb")
 app.add_typer(keys.app, name="keys")
+app.add_typer(cluster.app, name="cluster")
 app.add_typer(train.app, name="train")
 app.add_typer(eval_cli.app, name="eval")
 
