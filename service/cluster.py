@@ -32,7 +32,7 @@ from pathlib import Path
 from models.errors import ClusterError
 
 __all__ = ["ClusterSpec", "ClusterError", "start_cluster", "stop_cluster", "cluster_status", "read_state",
-           "render_haproxy_config", "haproxy_env", "REPO", "HAPROXY_TEMPLATE"]
+           "restart_haproxy", "render_haproxy_config", "haproxy_env", "REPO", "HAPROXY_TEMPLATE"]
 
 logger = logging.getLogger(__name__)
 
@@ -276,6 +276,30 @@ def start_cluster(spec: ClusterSpec, say: Callable[[str], None] = lambda msg: No
         stop_cluster(directory)
         raise
     say(f"HAProxy front {state['front']} (stats {state['stats']}/), operator key in {state['operator_key_file']}")
+    return state
+
+
+def restart_haproxy(directory: Path, **changes: object) -> dict:
+    """Restart HAProxy with some settings of the spec changed (e.g. ``balance="random"``); the replicas
+    keep running, and what they have loaded."""
+    directory = directory.resolve()
+    state = read_state(directory)
+    known = {k: v for k, v in state["spec"].items() if k != "directory"}
+    unknown = set(changes) - set(known)
+    if unknown:
+        raise ClusterError(f"unknown cluster setting(s): {', '.join(sorted(unknown))}")
+    spec = ClusterSpec(directory=directory, **{**known, **changes})
+    haproxy = shutil.which("haproxy")
+    if haproxy is None:
+        raise ClusterError("haproxy is not installed: run `bash scripts/install_haproxy.sh`")
+    if state.get("haproxy"):
+        _terminate(state["haproxy"]["pid"], signal.SIGUSR1, 10.0)
+    env = {**os.environ, **haproxy_env(spec, directory / "haproxy.sock")}
+    pid = _spawn([haproxy, "-db", "-f", state["haproxy"]["config"]], env, directory / "haproxy.log")
+    state["haproxy"]["pid"] = pid
+    state["spec"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(spec).items()}
+    _write_state(directory, state)
+    _wait_front(state, pid, timeout=30.0)
     return state
 
 

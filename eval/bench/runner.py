@@ -42,6 +42,21 @@ class BenchConfig:
     # One key drives the whole load: the per-key rate limit (a tenant guard) is off for the benchmark.
     server_env: dict[str, str] = field(default_factory=lambda: {"SMARTREPLY_ACTIVE_VERSION_TTL": "1",
                                                                 "SMARTREPLY_RATE_LIMIT_PER_SECOND": "0"})
+    # Through HAProxy (issue 16): a local cluster of this many replicas (0 = none), and/or an existing
+    # front at ``url`` driven with ``url_key`` (an operator key there).
+    cluster: int = 0
+    url: str = ""
+    url_key: str = ""
+    hash_balance_factor: int = 125
+    server_maxconn: int = 32
+    # The cache experiment (0 shops = skipped): many small shops, Zipf traffic, hash vs random routing.
+    cluster_shops: int = 0
+    cluster_shop_entries: int = 50
+    cluster_cache_mib: float = 48.0
+    cluster_requests: int = 3000
+    cluster_zipf: float = 1.0
+    # Low, so a hot shop seldom spills to a second replica (HAProxy's bounded load), which the model ignores.
+    cluster_concurrency: int = 4
 
 
 def _say(progress: Callable[[str], None] | None, msg: str) -> None:
@@ -67,7 +82,7 @@ def _run(cfg: BenchConfig, work: Path, progress) -> dict:
     expected = [q.entry_id for q in queries]
     data_dir = work / "data"
     report: dict = {
-        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(cfg).items()},
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(cfg).items() if k != "url_key"},
         "machine": {"cpus": _cpus(), "python": sys.version.split()[0], "platform": platform.platform()},
         "shop": {"entries": len(shop.entries), "phrasings": shop.phrasings, "queries": len(messages),
                  "distinct_queries": len(set(messages))},
@@ -98,6 +113,20 @@ def _run(cfg: BenchConfig, work: Path, progress) -> dict:
                 report["runs"].append(res.as_dict())
                 _say(progress, _line(res))
             report["memory"][f"ours_w{n_workers}_loaded"] = memory_of(srv.pid)
+    if cfg.cluster:
+        from .cluster_bench import bench_cluster, replicas_memory
+
+        _say(progress, f"starting a cluster of {cfg.cluster} replicas behind HAProxy")
+        with bench_cluster(work, cfg.cluster, replica_env=cfg.server_env, hash_balance_factor=cfg.hash_balance_factor,
+                           server_maxconn=cfg.server_maxconn, say=lambda m: _say(progress, m)) as cl:
+            report["cluster"] = {"replicas": cfg.cluster, "hash_balance_factor": cfg.hash_balance_factor,
+                                 "server_maxconn": cfg.server_maxconn}
+            _drive_front(report, cfg, cl["front"], {"Authorization": f"Bearer {cl['operator_key']}"},
+                         f"cluster_r{cfg.cluster}", shop_id, csv_bytes, shop.phrasings, messages, expected,
+                         lambda: replicas_memory(cl), progress)
+    if cfg.url:
+        _drive_front(report, cfg, cfg.url.rstrip("/"), {"Authorization": f"Bearer {cfg.url_key}"}, "url", shop_id,
+                     csv_bytes, shop.phrasings, messages, expected, lambda: {}, progress)
     if cfg.naive and index_dir is not None:
         port = free_port()
         argv = [sys.executable, "-m", "eval.bench.naive_app", "--index-dir", str(index_dir), "--faq", str(csv_path),
@@ -111,8 +140,32 @@ def _run(cfg: BenchConfig, work: Path, progress) -> dict:
                 report["runs"].append(res.as_dict())
                 _say(progress, _line(res))
             report.setdefault("memory", {})["naive_loaded"] = memory_of(srv.pid)
+    if cfg.cluster_shops:
+        from .cluster_bench import run_cluster_cache
+
+        _say(progress, f"cache experiment: {cfg.cluster_shops} shops over {max(cfg.cluster, 2)} replicas")
+        report["cluster_cache"] = run_cluster_cache(
+            work, replicas=max(cfg.cluster, 2), shops=cfg.cluster_shops, entries=cfg.cluster_shop_entries,
+            budget_mib=cfg.cluster_cache_mib, requests=cfg.cluster_requests, zipf_s=cfg.cluster_zipf,
+            concurrency=cfg.cluster_concurrency, seed=cfg.seed, say=lambda m: _say(progress, m))
     report["summary"] = summarise(report["runs"])
     return report
+
+
+def _drive_front(report: dict, cfg: BenchConfig, base: str, auth: dict[str, str], target: str, shop_id: str,
+                 csv_bytes: bytes, phrasings: int, messages: list[str], expected: list[str],
+                 memory: Callable[[], dict], progress) -> None:
+    """Upload the shop through a front (HAProxy) and load it at every concurrency, as for one server."""
+    report.setdefault("builds", {})[target] = build = _upload(base, shop_id, csv_bytes, phrasings, auth)
+    _say(progress, f"{target}: uploaded {phrasings} phrasings in {build['client_seconds']} s")
+    report.setdefault("memory", {})[f"{target}_idle"] = memory()
+    url = f"{base}/v1/shops/{shop_id}/suggestions"
+    for c in cfg.concurrency:
+        res = run_load(url, messages, expected=expected, concurrency=c, requests=cfg.requests, seconds=cfg.seconds,
+                       top_k=cfg.top_k, target=target, warmup=min(20 * c, 200), headers=auth)
+        report["runs"].append(res.as_dict())
+        _say(progress, _line(res))
+    report["memory"][f"{target}_loaded"] = memory()
 
 
 def _upload(base: str, shop_id: str, csv_bytes: bytes, phrasings: int, headers: dict[str, str]) -> dict:
@@ -141,6 +194,8 @@ def summarise(runs: Sequence[dict]) -> dict:
         if t != "naive" and ("naive", c) in by and by[("naive", c)]["throughput"]:
             ratios[f"{t}@c{c}"] = round(r["throughput"] / by[("naive", c)]["throughput"], 1)
     out["ratio_same_concurrency"] = ratios
+    if naive and ours:
+        out["ratio_vs_naive_best"] = {t: round(v / naive, 1) for t, v in ours.items()}
     return out
 
 
@@ -166,6 +221,9 @@ def format_report(report: dict) -> str:
     if b:
         lines.append(f"KB build through the API: {b['phrasings']} phrasings in {b['client_seconds']} s "
                      f"= {b['phrasings_per_s']} phrasings/s (server-side {b['server_seconds']} s)")
+    for target, b in report.get("builds", {}).items():
+        lines.append(f"KB build through {target}: {b['phrasings']} phrasings in {b['client_seconds']} s "
+                     f"= {b['phrasings_per_s']} phrasings/s")
     for name, m in report.get("memory", {}).items():
         if m:
             lines.append(f"memory {name}: RSS {m['rss_mib']} MiB, PSS {m['pss_mib']} MiB ({m['processes']} processes)")
@@ -174,6 +232,22 @@ def format_report(report: dict) -> str:
     if "ratio_best_vs_naive_best" in summ:
         lines.append(f"ours (best) / naive (best) throughput: {summ['ratio_best_vs_naive_best']}x")
     lines.append(f"ours / naive at the same concurrency: {summ.get('ratio_same_concurrency')}")
+    if "ratio_vs_naive_best" in summ:
+        lines.append(f"each target's best / naive best: {summ['ratio_vs_naive_best']}")
+    cache = report.get("cluster_cache")
+    if cache:
+        cfg = cache["config"]
+        lines += ["", f"cache experiment: {cfg['shops']} shops x {cfg['entries']} entries, {cfg['replicas']} replicas "
+                      f"with {cfg['memory_budget_mib']} MiB each (~{cache.get('shops_per_replica_budget')} shops), "
+                      f"Zipf {cfg['zipf_s']}, {cfg['requests']} requests after as many to warm up",
+                  "| routing | hit rate (measured) | predicted (Che) | loads | files fetched | mean load ms | req/s "
+                  "| client p50 / p99 ms |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+        for ph in cache["phases"]:
+            routing = ph["target"].removeprefix("cache_")
+            t = ph["cache"]["total"]
+            lines.append(f"| {routing} | {ph['hit_rate']} | {cache.get('predicted', {}).get(routing)} | "
+                         f"{int(t['miss'])} | {int(t['fetch'])} | {ph['cold_load_ms_mean']} | {ph['throughput']} | "
+                         f"{ph['client_ms'].get('p50')} / {ph['client_ms'].get('p99')} |")
     return "\n".join(lines)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["bench", "bench_shops"]
+__all__ = ["bench", "bench_shops", "capacity"]
 
 
 def _ints(value: str) -> list[int]:
@@ -35,14 +35,35 @@ def bench(
     out: Annotated[Path | None, typer.Option(help="Write the JSON report here.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write a latency-vs-concurrency PNG here (matplotlib).")] = None,
     work_dir: Annotated[Path | None, typer.Option(help="Keep shops, data and server logs here (default: temp).")] = None,
+    cluster: Annotated[int, typer.Option(
+        min=0, max=16, help="Also measure through HAProxy in front of this many replicas sharing a throwaway "
+                            "PostgreSQL (scripts/cluster.sh's setup; needs haproxy and postgresql).")] = 0,
+    url: Annotated[str, typer.Option(help="Also measure through an existing front, e.g. the HAProxy of "
+                                          "`bash scripts/cluster.sh start` (http://127.0.0.1:8080).")] = "",
+    key: Annotated[str, typer.Option(envvar="SMARTREPLY_BENCH_KEY",
+                                     help="Operator key of the --url front (var/cluster/operator-key).")] = "",
+    hash_balance_factor: Annotated[int, typer.Option(min=0, help="HAProxy's bounded-load factor (--cluster).")] = 125,
+    server_maxconn: Annotated[int, typer.Option(min=1, help="Requests HAProxy sends one replica at once.")] = 32,
+    cluster_shops: Annotated[int, typer.Option(
+        min=0, help="Cache experiment: this many small shops over the cluster's replicas, Zipf traffic, hit rates "
+                    "under hash and random routing beside the capacity model's prediction (0 = skip).")] = 0,
+    cluster_shop_entries: Annotated[int, typer.Option(min=1, help="Entries of each cache-experiment shop.")] = 50,
+    cluster_cache_mib: Annotated[float, typer.Option(min=1, help="Index memory budget per replica there.")] = 48.0,
+    cluster_requests: Annotated[int, typer.Option(min=10, help="Measured requests per routing there.")] = 3000,
+    cluster_zipf: Annotated[float, typer.Option(min=0, help="Zipf exponent of shop popularity there.")] = 1.0,
 ) -> None:
     """Generate a shop, start the real server(s) and a naive baseline on 127.0.0.1, upload the FAQ over
     HTTP, drive bounded load at each concurrency, and print p50/p95/p99, throughput, errors, RSS, ratios."""
     from eval.bench.runner import BenchConfig, format_report, run_bench
 
+    if url and not key:
+        raise typer.BadParameter("--url needs --key (an operator key of that front)")
     cfg = BenchConfig(entries=entries, phrasings=phrasings, queries=queries, concurrency=_ints(concurrency),
                       requests=requests, naive_requests=naive_requests, seconds=seconds, workers=_ints(workers),
-                      naive=naive, seed=seed, work_dir=work_dir)
+                      naive=naive, seed=seed, work_dir=work_dir, cluster=cluster, url=url, url_key=key,
+                      hash_balance_factor=hash_balance_factor, server_maxconn=server_maxconn,
+                      cluster_shops=cluster_shops, cluster_shop_entries=cluster_shop_entries,
+                      cluster_cache_mib=cluster_cache_mib, cluster_requests=cluster_requests, cluster_zipf=cluster_zipf)
     report = _run_and_report(lambda: run_bench(cfg, progress=_say), format_report, out)
     if plot is not None:
         from eval.bench.plot import plot_latency
@@ -74,6 +95,45 @@ def bench_shops(
                           hot_shops=hot_shops, requests=requests, seconds=seconds, zipf_s=zipf,
                           build_processes=build_processes, seed=seed, work_dir=work_dir)
     _run_and_report(lambda: run_many_shops(cfg, progress=_say), format_many_shops, out)
+
+
+def capacity(
+    shops: Annotated[str, typer.Option(help="Comma-separated shop counts.")] = "10000,1000000,10000000",
+    rps: Annotated[str, typer.Option(help="Comma-separated suggestion requests per second.")] = "1000,10000,100000",
+    zipf: Annotated[float, typer.Option(min=0.0, help="Zipf exponent of shop popularity.")] = 1.0,
+    memory_budget_mib: Annotated[float | None, typer.Option(
+        min=1, help="Index memory budget per replica (SMARTREPLY_INDEX_MEMORY_BUDGET_BYTES), MiB.")] = None,
+    disk_budget_gib: Annotated[float | None, typer.Option(min=0.001, help="Local index cache per replica, GiB.")] = None,
+    phrasings_median: Annotated[float | None, typer.Option(min=1, help="Median phrasings of a shop.")] = None,
+    cpu_ms: Annotated[float | None, typer.Option(min=0.01, help="CPU per warm request, ms (default: measured).")] = None,
+    hit_target: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="If > 0, add replicas (hash routing) until this share of requests hits.")] = 0.0,
+    bench_dir: Annotated[Path, typer.Option(help="Benchmark reports to read measured inputs from.")] = Path("docs/bench"),
+    out: Annotated[Path | None, typer.Option(help="Write the inputs and every plan as JSON here.")] = None,
+) -> None:
+    """The capacity model (docs/scaling.md): replicas, hit rates, cold loads and PostgreSQL load for S shops
+    at Q req/s, under consistent-hash and random routing, from the measured inputs in docs/bench/."""
+    import json
+    from dataclasses import asdict, replace
+
+    from eval.bench.capacity import format_table, measured_inputs, scaling_table
+
+    inputs = measured_inputs(bench_dir)
+    overrides = {"memory_budget_bytes": memory_budget_mib and memory_budget_mib * 2**20,
+                 "disk_budget_bytes": disk_budget_gib and disk_budget_gib * 2**30,
+                 "phrasings_median": phrasings_median, "cpu_ms_per_request": cpu_ms, "hit_target": hit_target}
+    inputs = replace(inputs, **{k: v for k, v in overrides.items() if v is not None})
+    rows = scaling_table(inputs, shops=_ints(shops), rates=[float(r) for r in _ints(rps)], zipf_s=zipf)
+    typer.echo(format_table(rows))
+    typer.echo("")
+    for name, value in asdict(inputs).items():
+        if name != "source":
+            typer.echo(f"{name} = {value:g}" + (f"   ({inputs.source[name]})" if name in inputs.source else ""))
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"inputs": asdict(inputs), "zipf_s": zipf, "rows": rows}, indent=2,
+                                  default=str), "utf-8")
+        typer.echo(f"written to {out}", err=True)
 
 
 def _say(message: str) -> None:
