@@ -20,11 +20,14 @@ def test_percentiles_of_known_values():
 def test_summary_ratios():
     runs = [{"target": "ours_w1", "concurrency": 1, "throughput": 100.0},
             {"target": "ours_w1", "concurrency": 4, "throughput": 300.0},
+            {"target": "cluster_r2", "concurrency": 4, "throughput": 330.0},
             {"target": "naive", "concurrency": 1, "throughput": 10.0},
             {"target": "naive", "concurrency": 4, "throughput": 30.0}]
-    assert summarise(runs) == {"best_throughput": {"naive": 30.0, "ours_w1": 300.0},
-                               "ratio_best_vs_naive_best": 10.0,
-                               "ratio_same_concurrency": {"ours_w1@c1": 10.0, "ours_w1@c4": 10.0}}
+    assert summarise(runs) == {"best_throughput": {"cluster_r2": 330.0, "naive": 30.0, "ours_w1": 300.0},
+                               "ratio_best_vs_naive_best": 11.0,
+                               "ratio_same_concurrency": {"ours_w1@c1": 10.0, "ours_w1@c4": 10.0,
+                                                          "cluster_r2@c4": 11.0},
+                               "ratio_vs_naive_best": {"cluster_r2": 11.0, "ours_w1": 10.0}}
 
 
 def test_a_tiny_run_reports_every_target_and_level(tmp_path, real_encoder):
@@ -48,6 +51,26 @@ def test_a_tiny_run_reports_every_target_and_level(tmp_path, real_encoder):
                                                                 "ours_w2@c2"}
     text = format_report(report)
     assert text.startswith("| target | conc. |") and "phrasings/s" in text
+
+
+def test_a_tiny_run_through_a_cluster_reports_it_beside_the_single_server(tmp_path, real_encoder):
+    import glob
+    import shutil
+
+    if shutil.which("haproxy") is None or not glob.glob("/usr/lib/postgresql/*/bin/initdb"):
+        pytest.skip("the cluster benchmark needs Debian's haproxy and postgresql (scripts/test.sh installs both)")
+    cfg = BenchConfig(entries=30, queries=20, concurrency=(2,), requests=20, seconds=30, workers=(1,), naive=False,
+                      cluster=2, work_dir=tmp_path)
+    report = run_bench(cfg)
+    assert [(r["target"], r["concurrency"]) for r in report["runs"]] == [("ours_w1", 2), ("cluster_r2", 2)]
+    cluster = report["runs"][1]
+    assert cluster["ok"] == cluster["sent"] == 20 and cluster["errors"] == 0, cluster["error_samples"]
+    assert set(cluster["server_ms"]) == {"p50", "p95", "p99", "mean"} and cluster["top1_accuracy"] is not None
+    assert report["builds"]["cluster_r2"]["phrasings"] == 120
+    assert report["memory"]["cluster_r2_loaded"]["processes"] == 2
+    assert report["cluster"] == {"replicas": 2, "hash_balance_factor": 125, "server_maxconn": 32}
+    assert "KB build through cluster_r2" in format_report(report)
+    assert not (tmp_path / "cluster" / "cluster.json").exists()  # stopped
 
 
 def test_naive_baseline_names_the_same_top_entry_as_ours(tmp_path, real_encoder):
