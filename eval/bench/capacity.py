@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["Workload", "Inputs", "Plan", "zipf_bins", "che_hit_rate", "cluster_hit_rate", "simulate_lru",
-           "plan", "measured_inputs", "scaling_table", "format_table", "EXACT_BELOW"]
+           "plan", "upload_cpu_s_per_s", "measured_inputs", "scaling_table", "format_table", "EXACT_BELOW"]
 
 EXACT_BELOW = 20_000  # shops: below this, every shop is its own bin (above: log-spaced bins)
 _BINS = 4000
@@ -83,6 +83,7 @@ class Inputs:
     version_ttl_s: float = 1.0  # SMARTREPLY_ACTIVE_VERSION_TTL
     lookups_per_shop_refresh: int = 3  # active version, rules revision, time zone
     uploads_per_shop_per_day: float = 0.1  # assumption: a FAQ changes every ten days
+    build_ms_per_phrasing: float = 1.7  # embedding + indexing an upload on one core (~600 phrasings/s)
     artifact_bytes_per_phrasing: float = 2_150.0  # index.faiss (2,056 B/phrasing at 512-d) + phrasings.json
     entry_row_bytes: float = 400.0  # one kb_entries row (question, similar, answers)
     phrasings_per_entry: float = 4.0
@@ -239,7 +240,7 @@ class Plan:
     disk_hit_rate: float  # of the cold loads, the share whose files were on the replica's disk
     cold_loads_per_s: float
     fetches_per_s: float
-    cpu_cores: float  # busy cores: requests, cold loads and fetches
+    cpu_cores: float  # busy cores: requests, cold loads and fetches, uploads
     memory_bytes_total: float
     pg: dict
 
@@ -247,8 +248,20 @@ class Plan:
         return asdict(self)
 
 
+def upload_cpu_s_per_s(work: Workload, inputs: Inputs) -> float:
+    """Cores busy with uploads: embedding each new version, and deriving its reranker twice (the replica
+    that built it warms it; its home replica, usually another, fetches and derives it again)."""
+    _, phr, w = _groups(Workload(1, 1.0), inputs)
+    mean_phrasings = float(np.sum(phr * w))
+    uploads = work.shops * inputs.uploads_per_shop_per_day / 86_400.0
+    per_upload_ms = (mean_phrasings * (inputs.build_ms_per_phrasing + 2 * inputs.derive_ms_per_phrasing)
+                     + 2 * inputs.derive_ms_fixed)
+    return uploads * per_upload_ms / 1000.0
+
+
 def _cpu_replicas(work: Workload, inputs: Inputs, cold_cpu_s_per_s: float) -> int:
-    busy_s = work.requests_per_s * inputs.cpu_ms_per_request / 1000.0 + cold_cpu_s_per_s
+    busy_s = (work.requests_per_s * inputs.cpu_ms_per_request / 1000.0 + cold_cpu_s_per_s
+              + upload_cpu_s_per_s(work, inputs))
     return max(1, math.ceil(busy_s / inputs.utilisation))
 
 
@@ -286,7 +299,8 @@ def plan(work: Workload, inputs: Inputs, routing: str = "hash", *, exact_below: 
     return Plan(workload=work, routing=routing, replicas=r, bound_by=bound, hit_rate=hit["hit_rate"],
                 disk_hit_rate=hit["disk_hit_rate"], cold_loads_per_s=hit["cold_loads_per_s"],
                 fetches_per_s=hit["fetches_per_s"],
-                cpu_cores=work.requests_per_s * inputs.cpu_ms_per_request / 1000.0 + hit["cold_cpu_s_per_s"],
+                cpu_cores=work.requests_per_s * inputs.cpu_ms_per_request / 1000.0 + hit["cold_cpu_s_per_s"]
+                + upload_cpu_s_per_s(work, inputs),
                 memory_bytes_total=r * (inputs.memory_budget_bytes + inputs.idle_rss_bytes),
                 pg=postgres_load(work, inputs, r, routing, hit, exact_below=exact_below))
 
@@ -394,6 +408,14 @@ def measured_inputs(bench_dir: Path, base: Inputs | None = None) -> Inputs:
                                                   f"({load_ms:.1f} ms for {phr})")
         changes["idle_rss_bytes"] = many["memory"]["idle"]["rss_mib"] * 2**20
         source["idle_rss_bytes"] = "many-shops.json: idle RSS"
+    # the newest single-server build rate: the cluster run's own, else the last round's
+    for name in ("cluster.json", "report-round4b.json", "report.json"):
+        build = (_read(bench_dir / name) or {}).get("build") or {}
+        if build.get("phrasings_per_s"):
+            changes["build_ms_per_phrasing"] = round(1000.0 / build["phrasings_per_s"], 3)
+            source["build_ms_per_phrasing"] = (f"{name}: {build['phrasings']} phrasings uploaded at "
+                                               f"{build['phrasings_per_s']}/s")
+            break
     cluster = _read(bench_dir / "cluster.json")
     first = (cluster or {}).get("cluster_cache", {}).get("first_load") or []
     if len(first) >= 2:

@@ -106,6 +106,10 @@ def capacity(
     disk_budget_gib: Annotated[float | None, typer.Option(min=0.001, help="Local index cache per replica, GiB.")] = None,
     phrasings_median: Annotated[float | None, typer.Option(min=1, help="Median phrasings of a shop.")] = None,
     cpu_ms: Annotated[float | None, typer.Option(min=0.01, help="CPU per warm request, ms (default: measured).")] = None,
+    derive_ms: Annotated[float | None, typer.Option(
+        min=0.0, help="Fixed cost of a version's first load on a replica (reranker fit), ms (default: measured); "
+                      "0 = derived files fetched like the index files.")] = None,
+    uploads_per_shop_per_day: Annotated[float | None, typer.Option(min=0.0, help="FAQ uploads per shop per day.")] = None,
     hit_target: Annotated[float, typer.Option(
         min=0.0, max=1.0, help="If > 0, add replicas (hash routing) until this share of requests hits.")] = 0.0,
     bench_dir: Annotated[Path, typer.Option(help="Benchmark reports to read measured inputs from.")] = Path("docs/bench"),
@@ -121,7 +125,8 @@ def capacity(
     inputs = measured_inputs(bench_dir)
     overrides = {"memory_budget_bytes": memory_budget_mib and memory_budget_mib * 2**20,
                  "disk_budget_bytes": disk_budget_gib and disk_budget_gib * 2**30,
-                 "phrasings_median": phrasings_median, "cpu_ms_per_request": cpu_ms, "hit_target": hit_target}
+                 "phrasings_median": phrasings_median, "cpu_ms_per_request": cpu_ms, "hit_target": hit_target,
+                 "derive_ms_fixed": derive_ms, "uploads_per_shop_per_day": uploads_per_shop_per_day}
     inputs = replace(inputs, **{k: v for k, v in overrides.items() if v is not None})
     rows = scaling_table(inputs, shops=_ints(shops), rates=[float(r) for r in _ints(rps)], zipf_s=zipf)
     typer.echo(format_table(rows))

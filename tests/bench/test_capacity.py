@@ -19,6 +19,7 @@ from eval.bench.capacity import (
     plan,
     scaling_table,
     simulate_lru,
+    upload_cpu_s_per_s,
     zipf_bins,
 )
 from tests.conftest import REPO
@@ -26,7 +27,8 @@ from tests.conftest import REPO
 # One size of shop, no disk misses, no derivation: the cases where the closed forms hold.
 FLAT = Inputs(phrasings_median=1000, phrasings_sigma=0, shop_overhead_bytes=0, bytes_per_phrasing=1000,
               disk_budget_bytes=1e18, memory_budget_bytes=100e6, cpu_ms_per_request=5.0, load_ms_fixed=0,
-              load_ms_per_phrasing=0.01, max_utilisation=0.5, hash_balance_factor=1.0, derive_ms_fixed=0.0)
+              load_ms_per_phrasing=0.01, max_utilisation=0.5, hash_balance_factor=1.0, derive_ms_fixed=0.0,
+              uploads_per_shop_per_day=0.0)
 SHOP_BYTES = 1000 * 1000  # 1 MB a shop: a replica holds 100
 
 
@@ -127,6 +129,12 @@ def test_misses_beyond_the_disk_are_fetched_from_postgresql_and_derived():
     assert math.isclose(hit["fetch_bytes_per_s"], 800 * 1000 * inputs.artifact_bytes_per_phrasing, rel_tol=1e-6)
 
 
+def test_uploads_cost_their_embedding_and_two_derivations():
+    inputs = replace(FLAT, uploads_per_shop_per_day=86_400 / 1000, build_ms_per_phrasing=2.0, derive_ms_fixed=100.0)
+    # 1000 shops, each uploading every 1000 s: 1 upload/s of 1000 phrasings = 2 s + 2 x 0.1 s of one core
+    assert upload_cpu_s_per_s(Workload(shops=1000, requests_per_s=0.0), inputs) == pytest.approx(2.2)
+
+
 def test_postgresql_reads_are_a_lookup_per_request_plus_shop_state_per_ttl():
     inputs = replace(FLAT, memory_budget_bytes=1e12, uploads_per_shop_per_day=0.0)
     work = Workload(shops=10, requests_per_s=1000, zipf_s=0.0)  # 100 req/s per shop: each refreshed every TTL
@@ -150,6 +158,8 @@ def test_measured_inputs_come_from_the_benchmark_reports(tmp_path):
     assert inputs.bytes_per_phrasing == round(1000 * 2**20 / 100 / 2000)
     assert inputs.load_ms_per_phrasing == pytest.approx((30 - 6 - inputs.load_ms_fixed) / 2000)
     assert set(inputs.source) >= {"cpu_ms_per_request", "bytes_per_phrasing", "load_ms_per_phrasing"}
+    (tmp_path / "report.json").write_text(json.dumps({"build": {"phrasings": 20000, "phrasings_per_s": 500.0}}))
+    assert measured_inputs(tmp_path).build_ms_per_phrasing == 2.0
     assert measured_inputs(tmp_path / "none") == Inputs()  # nothing measured: the stated defaults
     first = [{"phrasings": 200, "first_load_ms": 1010.0, "disk_load_ms": 8.0},
              {"phrasings": 2000, "first_load_ms": 1100.0, "disk_load_ms": 26.0}]

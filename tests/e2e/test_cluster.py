@@ -240,7 +240,7 @@ def _haproxy_events(cluster: dict) -> str:
     """What HAProxy saw go wrong: server state changes, and requests not answered 2xx/401/429 or cut short."""
     lines = Path(cluster["haproxy"]["log"]).read_text("utf-8", "replace").splitlines()
     odd = [line for line in lines if " replicas/" in line and (line.split()[5] not in ("200", "201", "401", "429")
-                                                              or line.split()[10] != "----")]
+                                                              or line.split()[9] != "----" or "/+" in line)]
     return "\n".join([line for line in lines if line.startswith("[WARNING]")] + odd[-30:])
 
 
