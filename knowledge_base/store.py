@@ -4,7 +4,9 @@
 SQLite (WAL) by default; the same statements run on PostgreSQL (no dialect-specific SQL). A version
 is written as ``building`` and only becomes the shop's active version by one UPDATE once its index
 is on disk, so readers never see a half-built knowledge base. ``kb_builds`` records which process is
-building which version, so a restart can tell an interrupted build from a live one.
+building which version, so a restart can tell an interrupted build from a live one. When the store
+keeps the index files (PostgreSQL by default: ``kb_artifacts``), they are written in the transaction
+that makes the version ready (``knowledge_base/artifacts.py`` fetches them onto each replica's disk).
 
 Quick phrases and rules are small per-shop collections versioned the same way: every change writes
 the whole collection as a new revision (rows keyed by revision) and moves the shop's pointer in the

@@ -16,6 +16,7 @@ import io
 import json
 import logging
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -32,7 +33,7 @@ from pathlib import Path
 from models.errors import ClusterError
 
 __all__ = ["ClusterSpec", "ClusterError", "start_cluster", "stop_cluster", "cluster_status", "read_state",
-           "restart_haproxy", "render_haproxy_config", "haproxy_env", "REPO", "HAPROXY_TEMPLATE"]
+           "restart_haproxy", "render_haproxy_config", "haproxy_env", "free_port_run", "REPO", "HAPROXY_TEMPLATE"]
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +163,16 @@ def _alive(pid: int | None) -> bool:
             return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return True
+
+
+def free_port_run(count: int, *, tries: int = 500) -> int:
+    """A base port with ``count`` free ports from it on (127.0.0.1): for throwaway clusters."""
+    rng = random.Random()
+    for _ in range(tries):
+        base = rng.randint(20_000, 60_000 - count)
+        if not any(_port_in_use(base + i) for i in range(count)):
+            return base
+    raise ClusterError(f"no run of {count} free ports found on 127.0.0.1")
 
 
 def _port_in_use(port: int) -> bool:

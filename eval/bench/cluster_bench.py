@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import random
 import re
-import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -27,30 +26,12 @@ import numpy as np
 
 from .capacity import che_hit_rate
 from .load import run_load
+from .many_shops import zipf_shops
 from .servers import memory_of
 from .shopgen import generate_queries, generate_shop, shop_csv_bytes
 
-__all__ = ["bench_cluster", "free_port_run", "replicas_memory", "run_cluster_cache", "metric_values",
+__all__ = ["bench_cluster", "replicas_memory", "run_cluster_cache", "metric_values",
            "measure_first_load"]
-
-
-def free_port_run(count: int, *, tries: int = 500) -> int:
-    """A base port with ``count`` free ports from it on (127.0.0.1)."""
-    rng = random.Random()
-    for _ in range(tries):
-        base = rng.randint(20_000, 60_000 - count)
-        if all(_free(base + i) for i in range(count)):
-            return base
-    raise RuntimeError(f"no run of {count} free ports found")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 @contextmanager
@@ -58,7 +39,7 @@ def bench_cluster(work: Path, replicas: int, *, name: str = "cluster", replica_e
                   hash_balance_factor: int = 125, server_maxconn: int = 32,
                   say: Callable[[str], None] = lambda m: None) -> Iterator[dict]:
     """A throwaway cluster for one benchmark phase; yields its state with ``operator_key``."""
-    from service.cluster import ClusterSpec, start_cluster, stop_cluster
+    from service.cluster import ClusterSpec, free_port_run, start_cluster, stop_cluster
 
     spec = ClusterSpec(directory=work / name, replicas=replicas, base_port=free_port_run(replicas + 2),
                        pg_port=free_port_run(1), rate_limit_per_second=0, hash_balance_factor=hash_balance_factor,
@@ -140,7 +121,7 @@ def run_cluster_cache(work: Path, *, replicas: int, shops: int, entries: int, bu
         out["upload_seconds"] = round(time.perf_counter() - started, 1)
         queries = {sid: generate_queries(shops_data[sid], 4, seed=seed) for sid in ids}
         rng = random.Random(seed)
-        picks = _zipf_picks(shops, 2 * requests, zipf_s, rng)
+        picks = zipf_shops(shops, 2 * requests, zipf_s, rng)
         messages = [queries[ids[i]][n % 4].message for n, i in enumerate(picks)]
         expected = [queries[ids[i]][n % 4].entry_id for n, i in enumerate(picks)]
         paths = [f"/v1/shops/{ids[i]}/suggestions" for i in picks]
@@ -205,11 +186,6 @@ def measure_first_load(work: Path, entries: tuple[int, ...] = (50, 500), trials:
     return out
 
 
-def _zipf_picks(n_shops: int, n: int, s: float, rng: random.Random) -> list[int]:
-    weights = [1.0 / (i + 1) ** s for i in range(n_shops)]
-    return rng.choices(range(n_shops), weights=weights, k=n)
-
-
 def _homes(front: str, ids: list[str], auth: dict[str, str]) -> dict[str, str]:
     """Which replica HAProxy's consistent hash sends each shop to (X-Served-By of a cheap request)."""
     with httpx.Client(base_url=front, headers=auth, timeout=30) as client:
@@ -229,7 +205,8 @@ def _shop_bytes(state: dict) -> float:
 def _predicted(picks: list[int], ids: list[str], home: dict[str, str], shop_bytes: float, budget: int,
                replicas: int) -> dict:
     """Che's approximation for these shops: rates from the traffic actually sent, sizes as measured,
-    consistent hashing with the homes HAProxy actually chose (and with a uniform random assignment)."""
+    consistent hashing with the homes HAProxy actually chose, random routing as every replica seeing every
+    shop at 1/R of its rate."""
     if not shop_bytes:
         return {}
     counts = Counter(picks)

@@ -12,10 +12,8 @@ from __future__ import annotations
 import glob
 import json
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -25,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from service.cluster import free_port_run
 from tests.conftest import DEMO_FAQ, REPO
 
 pytestmark = pytest.mark.slow
@@ -36,24 +35,6 @@ SMALL_FAQ = ("编号,标准问题,相似问题,答案,分类\n"
              "F1,什么时候发货,几天能发货|多久发出,付款后48小时内发货,发货\n"
              "F2,可以开发票吗,能开票吗|发票怎么开,可以开电子发票，下单时填写抬头即可,发票\n"
              "F3,怎么退货,退货流程是什么|我想退货,七天无理由退货，在订单页申请即可,售后\n").encode()
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_ports(count: int) -> int:
-    """A base port with ``count`` free ports from it on."""
-    for _ in range(200):
-        base = random.randint(20_000, 60_000)
-        if all(_free(base + i) for i in range(count)):
-            return base
-    raise RuntimeError("no run of free ports found")
 
 
 def _skip_without_engines() -> None:
@@ -69,9 +50,9 @@ def _skip_without_engines() -> None:
 def cluster(tmp_path_factory):
     _skip_without_engines()
     directory = tmp_path_factory.mktemp("cluster")
-    base = _free_ports(REPLICAS + 2)
+    base = free_port_run(REPLICAS + 2)
     env = {**os.environ, "SMARTREPLY_CLUSTER_DIR": str(directory), "SMARTREPLY_CLUSTER_BASE_PORT": str(base),
-           "SMARTREPLY_CLUSTER_PG_PORT": str(_free_ports(1)), "SMARTREPLY_CLUSTER_SKIP_SETUP": "1",
+           "SMARTREPLY_CLUSTER_PG_PORT": str(free_port_run(1)), "SMARTREPLY_CLUSTER_SKIP_SETUP": "1",
            "SMARTREPLY_RATE_LIMIT_PER_SECOND": str(RATE), "SMARTREPLY_RATE_LIMIT_BURST": str(BURST)}
     started = subprocess.run(["bash", "scripts/cluster.sh", "start", str(REPLICAS)], cwd=REPO, env=env,
                              capture_output=True, text=True, timeout=400)

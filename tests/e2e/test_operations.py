@@ -89,13 +89,16 @@ def test_pii_is_masked_in_logs_and_database_and_metrics_are_exported(tmp_path, r
         assert raw not in dump, f"{raw} leaked into the database"
 
 
-def test_two_replicas_share_one_postgres_and_one_index_dir(tmp_path, real_encoder):
-    """An upload through one replica is served by the other within seconds; keys and revocations too."""
+def test_two_replicas_share_only_postgres(tmp_path, real_encoder):
+    """An upload through one replica is served by the other within seconds, from its own data folder (the
+    index files come from the database); keys and revocations too."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
     with fresh_postgres_database(postgres_dsn_or_skip()) as url:
         env = {"SMARTREPLY_DATABASE_URL": url, "SMARTREPLY_ACTIVE_VERSION_TTL": "1"}
-        a = start_server(tmp_path, env=env)
+        a = start_server(tmp_path / "a", env=env)
         try:
-            b = start_server(tmp_path, env=env)
+            b = start_server(tmp_path / "b", env=env)
             try:
                 admin = HTTP.post(f"{a.base}/v1/shops/multi/keys", json={"scopes": ["admin"]},
                                    headers=OPERATOR_HEADERS).json()
@@ -108,19 +111,21 @@ def test_two_replicas_share_one_postgres_and_one_index_dir(tmp_path, real_encode
                                    timeout=120)
                 assert r.status_code == 201 and r.json()["version"] == 1
                 uploaded = time.monotonic()
-                while True:  # B sees the new active version within active_version_ttl
+                # B sees the new active version within active_version_ttl; its first load fetches the index
+                # from the database and fits the reranker (seconds on a busy machine)
+                while True:
                     r = HTTP.post(f"{b.base}/v1/shops/multi/suggestions", json={"message": "可以开发票吗"},
-                                   headers=h)
+                                  headers=h)
                     if r.status_code == 200:
                         break
-                    assert time.monotonic() - uploaded < 5, r.text
+                    assert time.monotonic() - uploaded < 30, r.text
                     time.sleep(0.1)
                 assert r.json()["kb_version"] == 1 and r.json()["suggestions"][0]["category"] == "发票"
                 # an edit through B is served by A
                 r = HTTP.post(f"{b.base}/v1/shops/multi/kb/entries", headers=h, json={
                     "question": "你们支持花呗分期吗", "answers": ["支持花呗分期付款哦"], "category": "支付"})
                 assert r.status_code == 201 and r.json()["version"] == 2
-                deadline = time.monotonic() + 5
+                deadline = time.monotonic() + 30
                 while True:
                     body = HTTP.post(f"{a.base}/v1/shops/multi/suggestions", json={"message": "能用花呗分期吗"},
                                       headers=h).json()
