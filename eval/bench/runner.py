@@ -121,9 +121,18 @@ def _run(cfg: BenchConfig, work: Path, progress) -> dict:
                            server_maxconn=cfg.server_maxconn, say=lambda m: _say(progress, m)) as cl:
             report["cluster"] = {"replicas": cfg.cluster, "hash_balance_factor": cfg.hash_balance_factor,
                                  "server_maxconn": cfg.server_maxconn}
-            _drive_front(report, cfg, cl["front"], {"Authorization": f"Bearer {cl['operator_key']}"},
-                         f"cluster_r{cfg.cluster}", shop_id, csv_bytes, shop.phrasings, messages, expected,
-                         lambda: replicas_memory(cl), progress)
+            auth_cl = {"Authorization": f"Bearer {cl['operator_key']}"}
+
+            def warm_replicas() -> None:
+                # Every replica loads the shop once before the clock starts (fetched from the database,
+                # search graphs and reranker derived: tens of seconds for 20k phrasings on a busy machine),
+                # as the single server's own upload warmed it: the bounded load sends a hot shop to all.
+                for r in cl["replicas"]:
+                    httpx.post(f"{r['url']}/v1/shops/{shop_id}/suggestions", json={"message": messages[0]},
+                               headers=auth_cl, timeout=900).raise_for_status()
+
+            _drive_front(report, cfg, cl["front"], auth_cl, f"cluster_r{cfg.cluster}", shop_id, csv_bytes,
+                         shop.phrasings, messages, expected, lambda: replicas_memory(cl), progress, warm_replicas)
     if cfg.url:
         _drive_front(report, cfg, cfg.url.rstrip("/"), {"Authorization": f"Bearer {cfg.url_key}"}, "url", shop_id,
                      csv_bytes, shop.phrasings, messages, expected, lambda: {}, progress)
@@ -154,10 +163,11 @@ def _run(cfg: BenchConfig, work: Path, progress) -> dict:
 
 def _drive_front(report: dict, cfg: BenchConfig, base: str, auth: dict[str, str], target: str, shop_id: str,
                  csv_bytes: bytes, phrasings: int, messages: list[str], expected: list[str],
-                 memory: Callable[[], dict], progress) -> None:
+                 memory: Callable[[], dict], progress, warm: Callable[[], None] = lambda: None) -> None:
     """Upload the shop through a front (HAProxy) and load it at every concurrency, as for one server."""
     report.setdefault("builds", {})[target] = build = _upload(base, shop_id, csv_bytes, phrasings, auth)
     _say(progress, f"{target}: uploaded {phrasings} phrasings in {build['client_seconds']} s")
+    warm()
     report.setdefault("memory", {})[f"{target}_idle"] = memory()
     url = f"{base}/v1/shops/{shop_id}/suggestions"
     for c in cfg.concurrency:
