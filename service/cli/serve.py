@@ -59,7 +59,8 @@ def serve(
                            "SMARTREPLY_DEMO_KEYS_ROUTE": "true" if settings.demo_keys_route else "false"})
         typer.echo(f"smartreply serving on http://{settings.host}:{settings.port} with {workers} workers "
                    "(docs: /docs)", err=True)
-        raise typer.Exit(_run_workers(workers, settings.host, settings.port, settings.log_level.lower()))
+        raise typer.Exit(_run_workers(workers, settings.host, settings.port, settings.log_level.lower(),
+                                      settings.shutdown_drain_seconds))
 
 
 def limit_malloc_arenas(arenas: int) -> None:
@@ -80,7 +81,7 @@ def limit_malloc_arenas(arenas: int) -> None:
         pass
 
 
-def _run_workers(workers: int, host: str, port: int, log_level: str) -> int:
+def _run_workers(workers: int, host: str, port: int, log_level: str, drain_seconds: float = 0.0) -> int:
     """Run ``workers`` processes, each with its own SO_REUSEPORT socket on ``host:port``.
 
     uvicorn's own ``workers=N`` shares one listening socket, and asyncio accepts every pending
@@ -115,7 +116,7 @@ def _run_workers(workers: int, host: str, port: int, log_level: str) -> int:
         if proc.is_alive():
             proc.terminate()  # uvicorn shuts down gracefully on SIGTERM
     for proc in procs:
-        proc.join(timeout=15)
+        proc.join(timeout=drain_seconds + 15)  # a worker drains, then finishes its requests (10 s)
         if proc.is_alive():
             proc.kill()
             proc.join()
