@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from models.errors import ArtifactMismatch, IndexDamaged, NotFound, SmartReplyError
+from models.messages import M
 
 from .index import ShopIndex, index_dir, load_index
 from .store import ArtifactFile, KbStore
@@ -87,9 +88,8 @@ def local_index(store: KbStore, root: Path, shop_id: str, version: int, *, encod
     if not stored:
         return []
     if stored[0].encoder_id != encoder_id:
-        raise ArtifactMismatch(
-            f"shop {shop_id!r} version {version} was built with encoder {stored[0].encoder_id!r} but this replica "
-            f"runs {encoder_id!r}; rebuild it with `smartreply kb reindex --shop {shop_id}` (or upload the FAQ again)")
+        raise ArtifactMismatch(M("index.other_encoder", shop=shop_id, version=version, built=stored[0].encoder_id,
+                                 running=encoder_id))
     folder = index_dir(root, shop_id, version)
     for artifact in stored:
         path = folder / artifact.name
@@ -119,10 +119,9 @@ def _fetch(store: KbStore, folder: Path, shop_id: str, version: int, artifact: A
             os.fsync(fh.fileno())
         got = file_sha256(tmp)
         if got != (artifact.size, artifact.sha256):
-            raise IndexDamaged(
-                f"the database's copy of {artifact.name} of shop {shop_id!r} version {version} is damaged "
-                f"({got[0]} bytes, sha256 {got[1][:12]}…; expected {artifact.size} bytes, {artifact.sha256[:12]}…); "
-                "activate another version (`smartreply kb activate`) or upload the FAQ again")
+            raise IndexDamaged(M("index.database_copy_damaged", name=artifact.name, shop=shop_id, version=version,
+                                 size=got[0], sha=got[1][:12], expected_size=artifact.size,
+                                 expected_sha=artifact.sha256[:12]))
         os.replace(tmp, folder / artifact.name)
     finally:
         tmp.unlink(missing_ok=True)
@@ -157,8 +156,8 @@ def load_version(store: KbStore, root: Path, shop_id: str, version: int, *, enco
         if stored:  # the folder went away between the fetch and the read (removed by hand): once more
             local_index(store, root, shop_id, version, encoder_id=encoder_id, on_fetch=on_fetch)
             return load_index(root, shop_id, version, encoder_id=encoder_id)
-        raise NotFound(f"shop {shop_id!r} version {version} has no index files in the database nor at "
-                       f"{index_dir(root, shop_id, version)}; activate another version or upload the FAQ again") from exc
+        raise NotFound(M("index.no_files", shop=shop_id, version=version,
+                         folder=str(index_dir(root, shop_id, version)))) from exc
     if not stored:
         _publish_local(store, root, shop_id, version, encoder_id)
     return index

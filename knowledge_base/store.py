@@ -593,8 +593,8 @@ class KbStore:
             status = conn.execute(select(kb_versions.c.status).where(
                 kb_versions.c.shop_id == shop_id, kb_versions.c.version == version)).scalar_one_or_none()
             if status != "ready":
-                raise VersionNotActivatable(f"version {version} of shop {shop_id!r} is {status or 'missing'}; "
-                                            "only the files of a ready version are stored")
+                raise VersionNotActivatable(M("version.not_ready", shop=shop_id, version=version,
+                                              status=status or "missing"))
             if conn.execute(select(kb_artifacts.c.name).where(
                     kb_artifacts.c.shop_id == shop_id, kb_artifacts.c.version == version).limit(1)).first():
                 return False

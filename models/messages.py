@@ -155,6 +155,7 @@ _C: dict[str, tuple[str, str]] = {
     "error.unauthorized": ("未授权：{detail}", "{detail}"),
     "error.forbidden": ("无权访问：{detail}", "{detail}"),
     "error.rate_limited": ("请求过于频繁：{detail}", "{detail}"),
+    "error.cluster_error": ("本地集群出错：{detail}", "{detail}"),
     "error.confirmation_required": ("需要确认：{detail}", "{detail}"),
     "error.internal_error": ("服务内部错误，请查看服务日志", "internal error; see the server log"),
     "error.http": ("请求失败（HTTP {status}）：{detail}", "{detail} (HTTP {status})"),
@@ -190,6 +191,22 @@ _C: dict[str, tuple[str, str]] = {
     "nf.cluster": ("店铺{shop!q}的未回答问题分组{cluster!q}已不在统计时间范围内（或已被处理）",
                    "no unanswered cluster {cluster!q} in shop {shop!q} (it may have left the window)"),
     "nf.console_file": ("没有页面文件{name!q}", "no console file {name!q}"),
+    # -- index files kept in the database (knowledge_base/artifacts.py)
+    "index.other_encoder": (
+        "店铺{shop!q}的版本 {version} 是用编码模型{built!q}建的，本副本运行的是{running!q}：请用 "
+        "`smartreply kb reindex --shop {shop}` 重建（或重新上传知识库）",
+        "shop {shop!q} version {version} was built with encoder {built!q} but this replica runs {running!q}; "
+        "rebuild it with `smartreply kb reindex --shop {shop}` (or upload the FAQ again)"),
+    "index.database_copy_damaged": (
+        "数据库中店铺{shop!q}版本 {version} 的 {name} 已损坏（{size} 字节，sha256 {sha}…；应为 {expected_size} 字节，"
+        "{expected_sha}…）：请启用其他版本（`smartreply kb activate`）或重新上传知识库",
+        "the database's copy of {name} of shop {shop!q} version {version} is damaged ({size} bytes, sha256 {sha}…; "
+        "expected {expected_size} bytes, {expected_sha}…); activate another version (`smartreply kb activate`) "
+        "or upload the FAQ again"),
+    "index.no_files": (
+        "店铺{shop!q}的版本 {version} 在数据库和 {folder} 中都没有索引文件：请启用其他版本或重新上传知识库",
+        "shop {shop!q} version {version} has no index files in the database nor at {folder}; activate another "
+        "version or upload the FAQ again"),
     # -- versions
     "version.not_ready": ("店铺{shop!q}的版本 {version} 的状态是「{status}」，只有就绪的版本才能启用",
                           "version {version} of shop {shop!q} is {status}; only ready versions can be activated"),
