@@ -50,7 +50,7 @@ from .store import KbStore
 __all__ = [
     "ImportMode", "UploadMode", "ImportResult", "EditResult", "RecoveryReport", "UploadPlan", "plan_upload",
     "import_kb_file", "import_entries", "edit_kb", "activate_version", "recover_interrupted_builds", "file_digest",
-    "shop_lock", "check_removals",
+    "shop_lock", "check_removals", "pid_alive",
 ]
 
 logger = logging.getLogger(__name__)
@@ -365,7 +365,8 @@ def activate_version(store: KbStore, index_root: Path, encoder_id: str, shop_id:
     return store.get_version(shop_id, version)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this host is running (crash recovery; the local cluster's process checks)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -381,7 +382,7 @@ def recover_interrupted_builds(
     *,
     host: str | None = None,
     pid: int | None = None,
-    is_alive: Callable[[int], bool] = _pid_alive,
+    is_alive: Callable[[int], bool] = pid_alive,
 ) -> RecoveryReport:
     """At start-up: fail every build whose process is gone and delete what it left on disk.
 

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from knowledge_base.importer import pid_alive
 from models.errors import ClusterError
 
 __all__ = ["ClusterSpec", "ClusterError", "start_cluster", "stop_cluster", "cluster_status", "read_state",
@@ -150,14 +151,8 @@ def _write_state(directory: Path, state: dict) -> None:
 
 
 def _alive(pid: int | None) -> bool:
-    if not pid:
+    if not pid or not pid_alive(pid):
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     try:  # a zombie (our own child that exited) is not alive
         with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
             return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
