@@ -20,6 +20,7 @@ question pairs            ATEC (TSV ``id s1 s2 label``, BOM, CRLF), BQ (CSV with
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -61,6 +62,7 @@ __all__ = [
     "reply_bank_entries",
     "load_pairs",
     "sniff_faq_format",
+    "split_csds_by_dialogue",
 ]
 
 logger = logging.getLogger(__name__)
@@ -128,6 +130,9 @@ def agent_answer(qa_summary: str) -> str:
 class FaqQuery:
     text: str
     gold_entry_id: str
+    # Where the query stands in its file (CSDS: the row's index in the JSON array; queries JSONL: the
+    # line number): the order buyers asked in, which the replay streams them in.
+    position: int | None = None
 
 
 @dataclass
@@ -152,19 +157,22 @@ def csds_faq(rows: Sequence[CsdsRow], *, min_rows: int = 5, similar_share: float
     Topics with ≥ ``min_rows`` rows become entries (topic name = standard question, agent half of
     the topic's first row = answer). Per topic, in file order, the first ceil(``similar_share``)
     of its buyer questions are the entry's 相似问 and the rest are queries whose gold is the topic.
+    Queries come grouped by topic; each keeps its row's index (``position``) for the file's order.
     """
     entries: list[FaqEntry] = []
     queries: list[FaqQuery] = []
     empty = 0
+    position = {id(r): i for i, r in enumerate(rows)}
     for topic, topic_rows in _topic_rows(rows, min_rows).items():  # dict keeps first-seen order
-        questions = [buyer_question(r.qa_summary) for r in topic_rows]
-        empty += sum(1 for q in questions if not q)
-        questions = [q for q in questions if q]
+        asked = [(buyer_question(r.qa_summary), position[id(r)]) for r in topic_rows]
+        empty += sum(1 for q, _ in asked if not q)
+        asked = [(q, i) for q, i in asked if q]
+        questions = [q for q, _ in asked]
         n_similar = math.ceil(similar_share * len(questions))
         similar = tuple(dict.fromkeys(q for q in questions[:n_similar] if q != topic))
         answer = agent_answer(topic_rows[0].qa_summary) or topic
         entries.append(FaqEntry(id=topic, question=topic, similar=similar, answers=(answer,), category=topic))
-        queries.extend(FaqQuery(q, topic) for q in questions[n_similar:])
+        queries.extend(FaqQuery(q, topic, i) for q, i in asked[n_similar:])
     if not entries:
         raise DatasetError(f"no topic has ≥ {min_rows} rows; nothing to evaluate")
     stats = {"rows": len(rows), "topics": len({r.topic for r in rows}), "entries": len(entries),
@@ -195,6 +203,31 @@ def csds_intent_examples(rows: Sequence[CsdsRow], *, min_rows: int = 1) -> list[
     return out
 
 
+def split_csds_by_dialogue(path: Path, *, test_share: float = 0.5, seed: int = 0) -> tuple[list[dict], list[dict]]:
+    """A CSDS-topic file's rows split in two by dialogue (all rows of one dialogue on the same side), as
+    the raw JSON objects: a file-to-file protocol (train on one, test on the other) out of one file.
+
+    A dialogue's side is decided by a seeded hash of its text, so the split does not depend on row order.
+    """
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8-sig"))
+    except ValueError as exc:
+        raise DatasetError(f"{path}: not a CSDS-topic JSON file ({exc})") from exc
+    if not isinstance(data, list) or not all(isinstance(o, dict) and "Dialogue" in o for o in data):
+        raise DatasetError(f"{path}: a CSDS-topic file is a JSON array of rows with a 'Dialogue'")
+    if not 0.0 < test_share < 1.0:
+        raise DatasetError(f"test share must be between 0 and 1, not {test_share}")
+
+    def side(obj: dict) -> bool:
+        dialogue = obj["Dialogue"] if isinstance(obj["Dialogue"], str) else json.dumps(obj["Dialogue"], ensure_ascii=False)
+        digest = hashlib.sha256(f"{seed}:{dialogue}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64 < test_share
+
+    train = [o for o in data if not side(o)]
+    test = [o for o in data if side(o)]
+    return train, test
+
+
 # ---------------------------------------------------------------- generic FAQ: KB file + queries
 
 
@@ -206,7 +239,7 @@ def load_kb_queries(path: Path) -> list[FaqQuery]:
             continue
         try:
             obj = json.loads(line)
-            out.append(FaqQuery(str(obj["query"]).strip(), str(obj["gold_entry_id"]).strip()))
+            out.append(FaqQuery(str(obj["query"]).strip(), str(obj["gold_entry_id"]).strip(), n))
         except (ValueError, KeyError, TypeError) as exc:
             raise DatasetError(f"{path}: line {n} is not a {{\"query\", \"gold_entry_id\"}} object ({exc})") from exc
     return out

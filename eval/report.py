@@ -254,6 +254,66 @@ def _matching_plots(result: TaskResult) -> str:
     return "".join(out)
 
 
+def _replay_pairs(systems: list[SystemResult]) -> list[tuple[str, SystemResult, SystemResult]]:
+    """(spec, cold, learning) for each pipeline spec of a replay run (labels ``SPEC/cold``, ``SPEC/learning``)."""
+    by_label = {s.label: s for s in systems}
+    out = []
+    for s in systems:
+        spec, _, mode = s.label.rpartition("/")
+        if mode == "cold" and f"{spec}/learning" in by_label:
+            out.append((spec, s, by_label[f"{spec}/learning"]))
+    return out
+
+
+def _learning_curve_plot(pairs, cov_key: str, target: float) -> str:
+    plt = _plt()
+    panels = [("windows", "hit@1", "Hit@1 per window"), ("windows", "hit@3", "Hit@3 per window"),
+              ("windows", cov_key, f"coverage @ P≥{target:g} per window"),
+              ("cumulative", "hit@1", "Hit@1, cumulative"), ("cumulative", "hit@3", "Hit@3, cumulative"),
+              ("cumulative", cov_key, f"coverage @ P≥{target:g}, cumulative")]
+    fig, axes = plt.subplots(2, 3, figsize=(11.5, 6.2), squeeze=False)
+    for ax, (kind, key, title) in zip(axes.ravel(), panels):
+        for i, (spec, cold, learning) in enumerate(pairs):
+            color = _COLORS[i % len(_COLORS)]
+            for s, style, mode in ((learning, "-", "learning"), (cold, "--", "cold")):
+                rows = s.details[kind]
+                ax.plot([r["last"] for r in rows], [r[key] for r in rows], ls=style, marker="o", ms=3,
+                        color=color, lw=2.0 if mode == "learning" else 1.3, label=f"{spec} {mode}")
+        ax.set_title(title, fontsize=9)
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+        ax.set_xlabel("queries streamed (window's last query)", fontsize=8)
+    axes[0, 0].legend(fontsize=7, loc="lower right")
+    fig.suptitle("Learning curve: the same stream with learning from the agent's picks (solid) and cold (dashed)",
+                 fontsize=10)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _windows_table(spec: str, cold: SystemResult, learning: SystemResult, cov_key: str, shown: int) -> str:
+    head = ("<tr><th class=l>queries</th><th>learned examples</th><th>Hit@1 cold</th><th>Hit@1 learning</th>"
+            "<th>Δ points</th><th>Hit@3 cold</th><th>Hit@3 learning</th><th>coverage cold</th>"
+            "<th>coverage learning</th><th>shown cold</th><th>shown learning</th></tr>")
+    rows = []
+    for c, w in zip(cold.details["windows"], learning.details["windows"]):
+        gain = 100 * (w["hit@1"] - c["hit@1"])
+        rows.append(f"<tr><td class=l>{c['first']}–{c['last']}</td><td>{_fmt(w['learned'])}</td>"
+                    f"<td>{_fmt(c['hit@1'])}</td><td>{_fmt(w['hit@1'])}</td><td>{gain:+.1f}</td>"
+                    f"<td>{_fmt(c['hit@3'])}</td><td>{_fmt(w['hit@3'])}</td><td>{_fmt(c[cov_key])}</td>"
+                    f"<td>{_fmt(w[cov_key])}</td><td>{_fmt(c['shown'])}</td><td>{_fmt(w['shown'])}</td></tr>")
+    agent = learning.details.get("agent") or {}
+    seconds = learning.details.get("seconds", {})
+    said = (f"The simulated agent accepted a shown suggestion {agent.get('accepted', 0):,} times and picked the "
+            f"entry by hand (edited) {agent.get('edited', 0):,} times; the learning shop's ranker was fit "
+            f"{learning.details.get('ranker_fits', 0)} times. Its time: suggestion calls "
+            f"{seconds.get('suggest', 0):.1f} s (of which reloading the shop after feedback, ranker fits included, "
+            f"{seconds.get('reload', 0):.1f} s), full rankings {seconds.get('ranking', 0):.1f} s, feedback "
+            f"{seconds.get('feedback', 0):.1f} s.")
+    return (f"<h3>{_e(spec)}</h3><table>{head}{''.join(rows)}</table>"
+            f"<p class=note>“shown”: share of the window's queries whose gold entry was among the {shown} "
+            f"suggestions the agent saw. {_e(said)}</p>")
+
+
 # ---------------------------------------------------------------- page
 
 
@@ -283,7 +343,16 @@ def render_report(result: TaskResult, doc: dict[str, Any]) -> str:
             parts.append(f"<p class=note><b>{_e(s.label)}</b>: {'; '.join(said)}.</p>")
 
     target = float(doc.get("options", {}).get("precision_target", 0.9))
-    if result.task in ("faq", "intent"):
+    if result.task == "replay":
+        pairs = _replay_pairs(result.systems)
+        cov_key = f"coverage@p{target:g}"
+        if pairs:
+            parts.append("<h2>Learning curve</h2><div class=card>" + _learning_curve_plot(pairs, cov_key, target)
+                         + "</div>")
+            parts.append(f"<h2>Per window of {_fmt(result.dataset.get('window_size'))} queries</h2>")
+            parts.extend(_windows_table(spec, cold, learning, cov_key, result.dataset.get("shown_top_k", 3))
+                         for spec, cold, learning in pairs)
+    if result.task in ("faq", "intent", "replay"):
         parts.append("<h2>Coverage–precision</h2><div class=grid><div class=card>"
                      + _curve_plot(result.systems, target) + "</div></div>")
         parts.append("<h2>Confidence of the top answer: right vs wrong</h2><div class=card>"

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .datasets import (
+    FaqDataset,
     csds_intent_examples,
     load_csds,
     load_faq,
@@ -46,13 +47,14 @@ __all__ = ["RunOptions", "TASKS", "DEFAULT_SYSTEMS", "run_eval", "write_outputs"
 logger = logging.getLogger(__name__)
 
 METRICS_SCHEMA = "smartreply-eval/1"
-TASKS = ("faq", "intent", "reply", "matching", "escalation")
+TASKS = ("faq", "intent", "reply", "matching", "escalation", "replay")
 DEFAULT_SYSTEMS = {
     "faq": ("most-frequent", "bm25", "tfidf-char", "dense", "pipeline"),
     "intent": ("majority", "tfidf-char", "dense", "pipeline", "intent-model"),
     "reply": ("most-frequent", "bm25", "tfidf-char", "dense", "pipeline"),
     "matching": ("tfidf-char", "dense", "pipeline"),
     "escalation": ("keywords", "lexicon", "model", "detector"),
+    "replay": ("pipeline",),
 }
 _PACKAGES = ("smartreply", "numpy", "scipy", "scikit-learn", "faiss-cpu", "onnxruntime", "tokenizers",
              "sacrebleu", "jieba", "rjieba", "matplotlib")
@@ -65,7 +67,7 @@ class RunOptions:
     out: Path
     systems: list[str] = field(default_factory=list)  # empty: the task's defaults
     sets: dict[str, str] = field(default_factory=dict)  # --set options for pipeline systems
-    queries: Path | None = None  # faq: labelled queries of a KB file
+    queries: Path | None = None  # faq, replay: labelled queries of a KB file
     test: Path | None = None  # intent: test file (else cross-validation)
     answers: Path | None = None  # reply: dev_answer file (else derived from the question file's name)
     banks: list[str] = field(default_factory=list)  # reply: chat logs / JDDC 2018 pair files
@@ -76,6 +78,8 @@ class RunOptions:
     folds: int = 5
     similar_share: float = 0.4
     precision_target: float = 0.9
+    window: int | None = None  # replay: queries per window (default: ten windows)
+    shuffle: int | None = None  # replay: shuffle the stream with this seed (default: file order)
     report: bool = True
     command: str = ""
 
@@ -177,6 +181,8 @@ def run_eval(opts: RunOptions, settings, *, progress: Progress = no_progress) ->
             result = _run_reply(opts, resources, record, progress)
         elif opts.task == "escalation":
             result = _run_escalation(opts, resources, record, progress)
+        elif opts.task == "replay":
+            result = _run_replay(opts, resources, record, progress)
         else:
             result = _run_matching(opts, resources, record, progress)
         encoders = sorted({e.model_id for e in resources._encoders.values()})
@@ -211,20 +217,41 @@ def _systems(specs, build) -> list[tuple[str, str, Any]]:
     return [(s.label, _kind(s), build(s)) for s in specs]
 
 
-def _run_faq(opts, resources, record, progress) -> TaskResult:
-    from .faq import run_faq
-
+def _faq_dataset(opts, record, *, stream: bool = False) -> FaqDataset:
+    """The FAQ data of a run: a CSDS-topic file or a KB file + queries JSONL; ``stream``: the queries in
+    the replay's order (file order, or shuffled with ``--shuffle``) before ``--limit`` keeps the first."""
     first = _need(opts.data[0], "FAQ data file")
     data = record("csds" if sniff_faq_format(first) == "csds" else "kb", first)
     queries = record("queries", opts.queries) if opts.queries else None
     dataset = load_faq(data, queries, min_rows=opts.min_rows, similar_share=opts.similar_share)
+    if stream:
+        from .replay import replay_stream
+
+        dataset.queries = replay_stream(dataset.queries, opts.shuffle)
+        dataset.stats["order"] = "file" if opts.shuffle is None else f"shuffled (seed {opts.shuffle})"
     if opts.limit:
         dataset.queries = dataset.queries[:opts.limit]
         dataset.stats["queries"] = len(dataset.queries)
         dataset.stats["limit"] = opts.limit
+    return dataset
+
+
+def _run_faq(opts, resources, record, progress) -> TaskResult:
+    from .faq import run_faq
+
+    dataset = _faq_dataset(opts, record)
     specs = _specs(opts, RANKER_SYSTEMS)
     systems = _systems(specs, lambda s: build_ranker(s, resources))
     return run_faq(dataset, systems, precision_target=opts.precision_target, progress=progress)
+
+
+def _run_replay(opts, resources, record, progress) -> TaskResult:
+    from .replay import run_replay
+
+    specs = _specs(opts, ("pipeline",))
+    dataset = _faq_dataset(opts, record, stream=True)
+    return run_replay(dataset, specs, resources, window=opts.window, precision_target=opts.precision_target,
+                      progress=progress)
 
 
 def _run_intent(opts, resources, record, progress) -> TaskResult:

@@ -9,6 +9,7 @@ the volumes one shop produces in a few weeks (10⁵ rows read in well under a se
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import statistics
@@ -43,6 +44,8 @@ logger = logging.getLogger(__name__)
 FEEDBACK_ACTIONS = ("accepted", "edited", "ignored", "own_reply")
 USED = ("accepted", "edited")  # the agent sent a suggestion (as is or edited)
 _RECENT_IDS = 10_000
+# Put on the writer's queue by ``flush``: write what is held now instead of waiting for batch-mates.
+_FLUSH = object()
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,8 @@ class Feedback:
     id: str
     request_id: str
     action: str
+    entry_id: str | None = None  # the entry the agent used (given, or the suggestion at its rank)
+    message: str = ""  # the buyer message of the request (PII-masked, as logged)
 
 
 @dataclass
@@ -137,7 +142,7 @@ class EventLog:
         self.store = store
         self.flush_interval = flush_interval
         self.max_batch = max_batch
-        self._queue: queue.Queue[SuggestionEvent | None] = queue.Queue(maxsize=100_000)
+        self._queue: queue.Queue[SuggestionEvent | object | None] = queue.Queue(maxsize=100_000)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -178,6 +183,13 @@ class EventLog:
     def flush(self, timeout: float = 5.0) -> None:
         """Wait until every queued event is in the database."""
         deadline = time.monotonic() + timeout
+        with self._lock:
+            pending = self._pending
+        if pending:
+            # Feedback right after its request (a replay, a fast agent) would otherwise wait up to
+            # ``flush_interval`` for the writer to give up on more batch-mates.
+            with contextlib.suppress(queue.Full):
+                self._queue.put_nowait(_FLUSH)
         with self._idle:
             while self._pending:
                 left = deadline - time.monotonic()
@@ -204,6 +216,8 @@ class EventLog:
             first = self._queue.get()
             if first is None:
                 return
+            if first is _FLUSH:  # nothing held: what it asked for is written already
+                continue
             batch = [first]
             while len(batch) < self.max_batch:
                 try:
@@ -213,6 +227,8 @@ class EventLog:
                 if item is None:
                     self._write(batch)
                     return
+                if item is _FLUSH:
+                    break
                 batch.append(item)
             self._write(batch)
 
@@ -250,7 +266,7 @@ class EventLog:
             raise ValueError(f"action must be one of {FEEDBACK_ACTIONS}")
         self.flush()
         with self.store.engine.connect() as conn:
-            event = conn.execute(select(suggestion_events.c.entry_ids).where(
+            event = conn.execute(select(suggestion_events.c.entry_ids, suggestion_events.c.message).where(
                 suggestion_events.c.shop_id == shop_id, suggestion_events.c.request_id == request_id)).first()
         if event is None:
             raise RequestNotFound(M("nf.request", shop=shop_id, request=request_id))
@@ -264,7 +280,8 @@ class EventLog:
                 suggestion_rank=suggestion_rank, entry_id=entry_id,
                 final_text=mask_pii(final_text) if final_text else None, agent_id=agent_id,
                 time_to_reply_ms=time_to_reply_ms))
-        return Feedback(id=feedback_id, request_id=request_id, action=action)
+        return Feedback(id=feedback_id, request_id=request_id, action=action, entry_id=entry_id,
+                        message=event.message)
 
     # -- reading ---------------------------------------------------------------------------
     def _events(self, shop_id: str, since: float, until: float | None = None) -> list:

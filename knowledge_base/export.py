@@ -24,7 +24,8 @@ from .parsing import status_text
 from .schema import FaqEntry
 
 __all__ = ["FAQ_HEADERS", "TEMPLATE_NOTES", "ExportFormat", "faq_rows", "export_faq", "template_file", "write_table",
-           "MEDIA_TYPES", "TEMPLATE_ENTRIES"]
+           "MEDIA_TYPES", "TEMPLATE_ENTRIES", "export_learned",
+           "learned_rows", "LEARNED_HEADERS", "LEARNED_SHEET"]
 
 ExportFormat = Literal["xlsx", "csv"]
 MEDIA_TYPES = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -69,8 +70,10 @@ def faq_rows(entries: Sequence[FaqEntry]) -> list[list[str]]:
 def write_table(
     fmt: ExportFormat, headers: Sequence[str], rows: Sequence[Sequence[str]], *, sheet: str = "FAQ",
     notes: Sequence[Sequence[str]] | None = None,
+    extra_sheets: Sequence[tuple[str, Sequence[str], Sequence[Sequence[str]]]] = (),
 ) -> bytes:
-    """One table as XLSX (sheet ``sheet`` plus an optional 说明 sheet) or as UTF-8-with-BOM CSV."""
+    """One table as XLSX (sheet ``sheet``, then ``extra_sheets`` as (name, headers, rows), plus an optional
+    说明 sheet) or as UTF-8-with-BOM CSV (the first table only)."""
     if fmt == "csv":
         return csv_bytes(headers, rows)
     if fmt != "xlsx":
@@ -84,6 +87,13 @@ def write_table(
     ws.append([_text_cell(ws, h, font=bold) for h in headers])
     for row in rows:
         ws.append([_text_cell(ws, v, alignment=wrap) for v in row])
+    for name, extra_headers, extra_rows in extra_sheets:
+        es = wb.create_sheet(name)
+        for letter, width in zip("ABCDEFG", (34, 40, 14, 10, 10, 8, 20)):
+            es.column_dimensions[letter].width = width
+        es.append([_text_cell(es, h, font=bold) for h in extra_headers])
+        for row in extra_rows:
+            es.append([_text_cell(es, v, alignment=wrap) for v in row])
     if notes:
         ns = wb.create_sheet("说明")
         for letter, width in zip("ABCD", (18, 12, 80, 30)):
@@ -107,8 +117,27 @@ def _text_cell(ws, value: str, *, font: Font | None = None, alignment: Alignment
     return cell
 
 
-def export_faq(entries: Sequence[FaqEntry], fmt: ExportFormat) -> bytes:
-    return write_table(fmt, FAQ_HEADERS, faq_rows(entries))
+def export_faq(entries: Sequence[FaqEntry], fmt: ExportFormat, *, learned: Sequence = ()) -> bytes:
+    """The FAQ; in XLSX, the shop's learned examples (``knowledge_base.learning.LearnedExample``) follow on
+    a 学习样本 sheet. Its header has no question column, so importing the file again reads the FAQ only."""
+    extra = [(LEARNED_SHEET, LEARNED_HEADERS, learned_rows(learned))] if learned and fmt == "xlsx" else []
+    return write_table(fmt, FAQ_HEADERS, faq_rows(entries), extra_sheets=extra)
+
+
+LEARNED_SHEET = "学习样本"
+LEARNED_HEADERS = ["样本编号", "买家消息", "条目编号", "状态", "来源", "确认次数", "记录时间"]
+_STATUS_ZH = {"pending": "待审核", "approved": "已通过", "rejected": "已拒绝", "promoted": "已加入知识库"}
+_ORIGIN_ZH = {"accepted": "采用推荐", "edited": "修改后发送", "own_reply": "自行回复", "manual": "手动"}
+
+
+def learned_rows(items: Sequence) -> list[list[str]]:
+    return [[e.id, e.text, e.entry_id, _STATUS_ZH.get(e.status, e.status), _ORIGIN_ZH.get(e.origin, e.origin),
+             str(e.count), e.created_at.strftime("%Y-%m-%d %H:%M:%S")] for e in items]
+
+
+def export_learned(items: Sequence, fmt: ExportFormat) -> bytes:
+    """Learned examples alone, as XLSX (sheet 学习样本) or CSV."""
+    return write_table(fmt, LEARNED_HEADERS, learned_rows(items), sheet=LEARNED_SHEET)
 
 
 def template_file(fmt: ExportFormat) -> bytes:

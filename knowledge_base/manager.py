@@ -3,7 +3,7 @@ CLI call): import, versions, entries, single-entry edits, diff, rollback, export
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,9 +167,11 @@ class KnowledgeBase:
         self.on_change(shop_id)
         return active, result
 
-    def export(self, shop_id: str, fmt: ExportFormat, version: int | None = None) -> tuple[int, bytes]:
+    def export(self, shop_id: str, fmt: ExportFormat, version: int | None = None, *,
+               learned: Sequence = ()) -> tuple[int, bytes]:
+        """The version's FAQ file; ``learned`` examples ride along in XLSX (a 学习样本 sheet)."""
         version, entries = self.entries(shop_id, version)
-        return version, export_faq(entries, fmt)
+        return version, export_faq(entries, fmt, learned=learned)
 
     def recover(self) -> RecoveryReport:
         return recover_interrupted_builds(self.store, self.index_root)

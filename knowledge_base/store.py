@@ -68,7 +68,8 @@ from models.messages import M, Msg
 from .schema import FaqEntry, KbVersion
 
 __all__ = ["KbStore", "metadata", "BuildRecord", "BuildJob", "Revision", "ArtifactFile", "ArtifactsMode",
-           "COLLECTION_KINDS", "DESK_SETTINGS", "ARTIFACT_CHUNK_BYTES"]
+           "COLLECTION_KINDS", "DESK_SETTINGS", "ARTIFACT_CHUNK_BYTES", "learned_examples", "shop_learning",
+           "ServingState"]
 
 metadata = MetaData()
 
@@ -339,6 +340,40 @@ event.listen(kb_artifact_chunks, "after_create", DDL(ARTIFACT_CHUNK_STORAGE).exe
 
 ARTIFACT_CHUNK_BYTES = 1024 * 1024
 
+# Real buyer messages an agent's pick labelled with a FAQ entry (accepted / edited suggestions, own replies
+# linked to an entry): the shop's learned examples (knowledge_base/learning.py). The text is PII-masked.
+learned_examples = Table(
+    "learned_examples",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("shop_id", String(64), nullable=False, index=True),
+    Column("text", Text, nullable=False),  # masked buyer message, as logged with its suggestion request
+    Column("norm", Text, nullable=False),  # normalised text: one row per (shop, norm, entry)
+    Column("entry_id", String(128), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | approved | rejected
+    Column("origin", String(16), nullable=False),  # accepted | edited | own_reply | manual
+    Column("count", Integer, nullable=False, default=1),  # times agents confirmed it
+    Column("request_id", String(64), nullable=True),  # the first suggestion request it came from
+    Column("agent_id", String(64), nullable=True),
+    Column("created_ts", Float, nullable=False),
+    Column("decided_ts", Float, nullable=True),
+    Column("decided_by", String(64), nullable=True),  # "auto" (auto-approve) or "merchant"
+    # The normalised text's embedding: base64 of little-endian float32, tagged with the encoder id.
+    Column("vector", Text, nullable=True),
+    Column("encoder_id", String(200), nullable=False, default=""),
+)
+
+# Per shop: whether agents' picks are approved without review, and a counter bumped by every change to
+# the approved examples (replicas reload a shop's learned layer when it moves).
+shop_learning = Table(
+    "shop_learning",
+    metadata,
+    Column("shop_id", String(64), ForeignKey("shops.id"), primary_key=True),
+    Column("auto_approve", Boolean, nullable=False, default=False),
+    Column("revision", Integer, nullable=False, default=0),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
 COLLECTION_KINDS = {"quick_phrases": (quick_phrases, "phrase_id"), "rules": (auto_reply_rules, "rule_id")}
 
 
@@ -392,6 +427,15 @@ class ArtifactFile:
 # Where built indexes live: "database" (kb_artifacts, cached on each replica's disk), "files" (only on the
 # local disk: one machine, or a volume every replica mounts), "auto" (database on PostgreSQL, else files).
 ArtifactsMode = Literal["auto", "database", "files"]
+
+
+@dataclass(frozen=True)
+class ServingState:
+    """What a suggestion is served from: the active KB version and the revisions of what joins it."""
+
+    version: int
+    learning_revision: int = 0
+    quick_phrase_revision: int | None = None
 
 
 @dataclass(frozen=True)
@@ -458,6 +502,22 @@ class KbStore:
         if version is None:
             raise NoActiveKnowledgeBase(M("nf.no_active_kb", shop=shop_id))
         return version
+
+    def serving_state(self, shop_id: str) -> ServingState:
+        """The active version, learning revision and quick-phrase revision in one query: what a replica
+        compares with what it has loaded, on every request (or every ``active_version_ttl`` seconds)."""
+        qp = shop_collections.alias("qp")
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(shops.c.active_version, shop_learning.c.revision, qp.c.current_revision)
+                .select_from(shops.outerjoin(shop_learning, shop_learning.c.shop_id == shops.c.id)
+                             .outerjoin(qp, and_(qp.c.shop_id == shops.c.id, qp.c.kind == "quick_phrases")))
+                .where(shops.c.id == shop_id)).first()
+        if row is None:
+            raise ShopNotFound(M("nf.shop", shop=shop_id))
+        if row[0] is None:
+            raise NoActiveKnowledgeBase(M("nf.no_active_kb", shop=shop_id))
+        return ServingState(int(row[0]), int(row[1] or 0), row[2])
 
     # -- versions ----------------------------------------------------------------------------
     def create_version(

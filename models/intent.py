@@ -21,7 +21,7 @@ import numpy as np
 from models.errors import ArtifactMismatch, SmartReplyError
 from models.linear import fit_softmax, load_model_folder, save_model_folder, softmax_proba
 
-__all__ = ["IntentClassifier", "IntentPrediction", "INTENT_FORMAT", "data_digest"]
+__all__ = ["IntentClassifier", "IntentPrediction", "INTENT_FORMAT", "data_digest", "intent_tag"]
 
 INTENT_FORMAT = "smartreply-intent/1"
 
@@ -111,3 +111,11 @@ def data_digest(texts: Sequence[str], labels: Sequence[str]) -> str:
     for text, label in zip(texts, labels):
         h.update(f"{label}\t{text}\n".encode())
     return h.hexdigest()
+
+
+def intent_tag(model: IntentClassifier | None) -> str:
+    """What identifies an intent model for what was fitted on its probabilities (its training data's
+    digest): the ranker's weights and the quick-phrase scorer are keyed on it."""
+    if model is None:
+        return "none"
+    return str((getattr(model, "manifest_", None) or {}).get("data_sha256", "unknown"))

@@ -190,6 +190,18 @@ _C: dict[str, tuple[str, str]] = {
     "nf.request": ("店铺{shop!q}没有推荐请求{request!q}", "shop {shop!q} has no suggestion request {request!q}"),
     "nf.cluster": ("店铺{shop!q}的未回答问题分组{cluster!q}已不在统计时间范围内（或已被处理）",
                    "no unanswered cluster {cluster!q} in shop {shop!q} (it may have left the window)"),
+    "nf.learned_example": ("店铺{shop!q}没有学习样本{item!q}", "shop {shop!q} has no learned example {item!q}"),
+    # -- learned examples (agents' picks)
+    "learning.bad_status": ("status：请从 {choices} 中选择", "status: one of {choices}"),
+    "learning.move_needs_entry": ("entry_id：移动样本需要指定目标条目", "entry_id: needed to move an example to another entry"),
+    "learning.unknown_entry": ("entry_id：当前生效的知识库中没有条目{entry!q}",
+                               "entry_id: the active knowledge base has no entry {entry!q}"),
+    "learning.duplicate": ("entry_id：条目{entry!q}已有这条买家消息（样本 {other}）",
+                           "entry_id: {entry!q} already has this message as example {other}"),
+    "learning.not_promotable": ("学习样本 {item} {status}：请先通过审核，再加入知识库",
+                                "learned example {item} is {status}: approve it before adding it to the knowledge base"),
+    "learning.status.rejected": ("已被拒绝", "rejected"),
+    "learning.status.promoted": ("已加入知识库", "promoted"),
     "nf.console_file": ("没有页面文件{name!q}", "no console file {name!q}"),
     # -- index files kept in the database (knowledge_base/artifacts.py)
     "index.other_encoder": (

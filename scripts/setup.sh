@@ -31,3 +31,5 @@ echo "==> platform intent model (trained once on training/data, then cached)"
 .venv/bin/smartreply train intent
 echo "==> escalation model (trained once on training/data, thresholds tuned on eval/data/escalation_dev.jsonl)"
 .venv/bin/smartreply train escalation
+echo "==> quick-phrase scorer (trained once on training/data, then cached)"
+.venv/bin/smartreply train quick-phrases

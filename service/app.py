@@ -20,6 +20,7 @@ from .api import (
     health,
     kb,
     keys,
+    learned,
     pages,
     quick_phrases,
     rules,
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(shops.router)
     app.include_router(compliance.router)
     app.include_router(feedback.router)
+    app.include_router(learned.router)
     app.include_router(analytics.router)
     if demo or runtime.settings.demo_keys_route:
         app.include_router(demo_routes.router)  # the demo keys, to this machine only

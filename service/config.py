@@ -95,6 +95,21 @@ class Settings(BaseSettings):
     feature_intent: bool = Field(True, description="Ranker feature: the platform intent model's agreement.")
     feature_prior: bool = Field(True, description="Ranker feature: the entry's number of phrasings (a popularity "
                                 "prior: merchants write more 相似问 for frequent questions).")
+    feature_hub: bool = Field(True, description="Ranker feature: centroid similarity minus the entry's hubness "
+                              "(how close it sits to other entries' phrasings), so broad entries stop attracting "
+                              "unsure messages.")
+    learning: bool = Field(
+        True, description="Agents' accepted / edited suggestions (and own replies linked to an entry) become the "
+        "shop's learned examples: reviewed by the merchant (or auto-approved, a shop setting), then used by "
+        "retrieval, the ranker and its calibration. Off: feedback is recorded for analytics only.")
+    reload_in_background: bool = Field(
+        True, description="When a shop's learned examples or quick phrases change, it keeps answering from what it "
+        "has while a background thread builds the new state (a ranker refit takes seconds). false: the next request "
+        "builds it (the evaluation's replay, which must see each change at once).")
+    learning_refresh_seconds: float = Field(
+        30.0, ge=0.0, le=3600.0,
+        description="A shop whose approved learned examples changed is reloaded (retrieval + ranker) at most this "
+        "often per process; 0 = at once. Bounds the reload cost on busy auto-approving shops.")
     suggest_threshold: float = Field(
         0.1, ge=0, le=1,
         description="Calibrated confidence below which a FAQ answer is not suggested (the service abstains).")
@@ -105,6 +120,9 @@ class Settings(BaseSettings):
         description="Weight of the buyer's previous turn blended into a short follow-up message (0 = off).")
     intent_templates: bool = Field(True, description="Offer an intent template when no FAQ answer is good enough.")
     rules_in_suggestions: bool = Field(True, description="A firing keyword auto-reply rule comes first.")
+    quick_phrases_in_suggestions: bool = Field(
+        True, description="The shop's quick phrases (快捷短语) that answer the message are suggested beside FAQ "
+        "answers (source quick_phrase), with their own calibrated confidence (`smartreply train quick-phrases`).")
     compliance_guard: bool = Field(
         True, description="Check every suggested text against the platform's rules and drop what fails. Off only "
         "to measure what the guard costs (an evaluation ablation): blocked text then reaches agents.")
@@ -199,6 +217,10 @@ class Settings(BaseSettings):
     @property
     def escalation_dir(self) -> Path:
         return self.escalation_model_dir or self.artifacts_dir / "escalation"
+
+    @property
+    def quick_phrase_scorer_dir(self) -> Path:
+        return self.artifacts_dir / "quick_phrases"
 
     @property
     def index_dir(self) -> Path:

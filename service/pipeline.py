@@ -13,18 +13,21 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 import faiss
 import numpy as np
 
 from knowledge_base.artifacts import Fetch, load_version
 from knowledge_base.index import ShopIndex, TextEncoder, attach_graph
+from knowledge_base.learning import LearnedLayer
 from knowledge_base.routing import RouteDecision
 from knowledge_base.schema import FaqEntry
-from knowledge_base.store import KbStore
+from knowledge_base.store import KbStore, ServingState
 from models.escalation import Escalation
 from models.intent import IntentClassifier, IntentPrediction
 from models.normalize import normalize_text, understandable
+from models.quick_phrase_scorer import QP_FEATURES, PhraseTable, QuickPhraseScorer, phrase_features
 
 from .desk import DeskAnnotator
 from .ranking import (
@@ -54,11 +57,12 @@ class Suggestion:
     score: float  # cosine similarity of message and matched phrasing, higher is better
     category: str
     confidence: float = 0.0  # calibrated probability that this is the right answer
-    source: str = "kb"  # kb | rule | template
+    source: str = "kb"  # kb | quick_phrase | rule | template
     intent: str | None = None  # the entry's intent under the platform intent model
     auto_reply: bool = False  # confident enough to send without a human (auto_reply_threshold)
     variables_missing: tuple[str, ...] = ()  # placeholders the context could not fill: edit before sending
     features: dict[str, float] = field(default_factory=dict)  # why it ranks here (hit test)
+    quick_phrase_id: str | None = None  # source quick_phrase: the shop's 快捷短语 suggested
 
 
 @dataclass(frozen=True)
@@ -152,12 +156,80 @@ class ServedEntries(Mapping[str, FaqEntry]):
         return sum(len(q) * 4 + len(a) * 4 + 200 for q, a in zip(self._questions, self._answers))
 
 
+class QuickPhraseSource(Protocol):
+    """A shop's quick phrases (``knowledge_base.quick_phrases.QuickPhraseBook``)."""
+
+    def list(self, shop_id: str, revision: int | None = None) -> tuple[int | None, list]: ...
+
+
+@dataclass
+class ServedPhrases:
+    """A shop's quick phrases at one revision, with what the scorer reads (``PhraseTable``)."""
+
+    revision: int | None
+    ids: list[str]
+    texts: list[str]  # as written (the suggestion's answer)
+    groups: list[str]
+    table: PhraseTable
+
+
+class LearnedSource(Protocol):
+    """Where a shop's approved learned examples come from (``knowledge_base.learning.LearningBook``)."""
+
+    def layer(self, shop_id: str, revision: int | None = None) -> LearnedLayer: ...
+
+
+@dataclass
+class LearnedIndex:
+    """A shop's approved learned examples, searched beside its version's index: example ``i`` is phrasing
+    ``offset + i``. A flat scan of their own: they are few next to the merchant's phrasings, and a version's
+    index (and its HNSW graph, cached on disk) stays exactly as built."""
+
+    layer: LearnedLayer
+    offset: int
+    index: faiss.Index
+
+    @classmethod
+    def of(cls, layer: LearnedLayer, offset: int) -> LearnedIndex:
+        index = faiss.IndexFlatIP(layer.vectors.shape[1])
+        index.add(np.ascontiguousarray(layer.vectors, dtype=np.float32))
+        return cls(layer=layer, offset=offset, index=index)
+
+
 @dataclass
 class LoadedKb:
     index: ShopIndex
     entries: ServedEntries
     nbytes: int = 0  # estimated memory: vectors (ntotal x dim x 4) + phrasing and entry texts + the reranker
     ranking: ShopRanking | None = None
+    learned: LearnedIndex | None = None
+    learned_revision: int = 0
+    loaded_at: float = field(default_factory=time.monotonic)
+    phrases: ServedPhrases | None = None
+
+    def phrasing_text(self, phrasing_id: int) -> str:
+        if self.learned is not None and phrasing_id >= self.learned.offset:
+            return self.learned.layer.texts[phrasing_id - self.learned.offset]
+        return self.index.phrasings.texts[phrasing_id]
+
+    def phrasing_entry(self, phrasing_id: int) -> str:
+        if self.learned is not None and phrasing_id >= self.learned.offset:
+            return self.learned.layer.entry_ids[phrasing_id - self.learned.offset]
+        return self.index.phrasings.entry_ids[phrasing_id]
+
+    def search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` nearest phrasings, the version's and the learned examples' together: (scores, ids)."""
+        scores, ids = self.index.search(vector, k)
+        if self.learned is None:
+            return scores, ids
+        l_scores, l_ids = self.learned.index.search(np.ascontiguousarray(vector, dtype=np.float32),
+                                                    min(k, self.learned.index.ntotal))
+        l_ids = np.where(l_ids >= 0, l_ids + self.learned.offset, -1)
+        all_scores = np.concatenate([scores, l_scores], axis=1)
+        all_ids = np.concatenate([ids, l_ids], axis=1)
+        all_scores = np.where(all_ids >= 0, all_scores, -np.inf)
+        order = np.argsort(-all_scores, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(all_scores, order, axis=1), np.take_along_axis(all_ids, order, axis=1)
 
 
 def estimate_bytes(index: ShopIndex, entries: ServedEntries) -> int:
@@ -186,9 +258,25 @@ class Suggester:
         rule_matcher: RuleMatcher | None = None,
         graph_min_phrasings: int = 0,
         desk: DeskAnnotator | None = None,
+        learning: LearnedSource | None = None,
+        learning_refresh: float = 0.0,
+        quick_phrases: QuickPhraseSource | None = None,
+        quick_phrase_scorer: QuickPhraseScorer | None = None,
+        reload_in_background: bool = False,
     ) -> None:
         self.desk = desk  # escalation and routing (service/desk.py); None: neither
         self.intent_model = intent_model
+        # Approved learned examples join the shop's phrasings (None: the version's phrasings only).
+        self.learning = learning
+        # A shop whose learned examples changed is reloaded at most every ``learning_refresh`` seconds:
+        # with auto-approve every accepted suggestion changes them, and a reload (the ranker's tables)
+        # costs tens of milliseconds that would otherwise land on the next buyer's request.
+        self.learning_refresh = learning_refresh
+        self.reload_in_background = reload_in_background
+        self._reloading: set[str] = set()
+        # The shop's quick phrases are scored for every message when both are given.
+        self.quick_phrases = quick_phrases if quick_phrase_scorer is not None else None
+        self.quick_phrase_scorer = quick_phrase_scorer
         self.options = options or PipelineOptions()
         self.rule_matcher = rule_matcher
         self.store = store
@@ -216,7 +304,7 @@ class Suggester:
         # ``version_ttl`` > 0 the answer is reused for that many seconds (a switch made by another
         # process is then seen within the TTL; :meth:`forget` makes this process see it at once).
         self.version_ttl = version_ttl
-        self._versions: dict[str, tuple[int, float]] = {}
+        self._versions: dict[str, tuple[ServingState, float]] = {}
         # Shops with at least this many phrasings are searched through an HNSW graph instead of the
         # flat scan (0 = never): the scan reads every vector per message (40 MB at 20k phrasings).
         self.graph_min_phrasings = graph_min_phrasings
@@ -225,59 +313,151 @@ class Suggester:
         self.on_cache_event("fetch", bytes=fetch.bytes, seconds=fetch.seconds, reason=fetch.reason)
 
     def forget(self, shop_id: str) -> None:
-        """Drop the cached active version of ``shop_id`` (after an import or rollback in this process)."""
+        """Drop the cached serving state of ``shop_id`` (after an import, a rollback or a change to its
+        learned examples in this process)."""
         self._versions.pop(shop_id, None)
 
-    def _active_version(self, shop_id: str) -> int:
-        if self.version_ttl <= 0:
-            return self.store.require_active_version(shop_id)
+    def _serving_state(self, shop_id: str) -> ServingState:
+        """Active version, learning and quick-phrase revisions: from the database or reused for ``version_ttl``."""
         now = time.monotonic()
-        cached = self._versions.get(shop_id)
-        if cached is not None and cached[1] > now:
-            return cached[0]
-        version = self.store.require_active_version(shop_id)
-        self._versions[shop_id] = (version, now + self.version_ttl)
-        return version
+        if self.version_ttl > 0:
+            cached = self._versions.get(shop_id)
+            if cached is not None and cached[1] > now:
+                return cached[0]
+        if self.learning is not None or self.quick_phrases is not None:
+            state = self.store.serving_state(shop_id)
+        else:
+            state = ServingState(self.store.require_active_version(shop_id))
+        if self.version_ttl > 0:
+            self._versions[shop_id] = (state, now + self.version_ttl)
+        return state
 
     def kb(self, shop_id: str) -> LoadedKb:
-        """The shop's active version, loaded once and replaced when another version becomes active."""
-        version = self._active_version(shop_id)
+        """The shop's active version (with its approved learned examples and its quick phrases), loaded
+        once and replaced when another version becomes active or what joins it changes.
+
+        A new version is loaded before it answers. When only what joins the version changed (learned
+        examples, quick phrases), the shop keeps answering from what it has while the new state is
+        built: in a background thread with ``reload_in_background`` (the service; a refit of the
+        ranker takes seconds), in the request otherwise (the evaluation, which wants each change seen
+        at once)."""
+        state = self._serving_state(shop_id)
+        version, revision = state.version, state.learning_revision
+        phrases_revision = state.quick_phrase_revision if self.quick_phrases is not None else None
         loaded = self._loaded.get(shop_id)
         if loaded is not None and loaded.index.version == version:
-            with self._cache_lock:
-                if shop_id in self._loaded:  # else evicted by another thread just now: still usable here
-                    self._loaded.move_to_end(shop_id)
-            self.on_cache_event("hit")
-            return loaded
+            learned_due = loaded.learned_revision != revision and (
+                time.monotonic() - loaded.loaded_at >= self.learning_refresh)
+            phrases_due = (loaded.phrases.revision if loaded.phrases is not None else None) != phrases_revision
+            if not (learned_due or phrases_due) or self.reload_in_background:
+                if learned_due or phrases_due:
+                    self._reload_later(shop_id)
+                with self._cache_lock:
+                    if shop_id in self._loaded:  # else evicted by another thread just now: still usable here
+                        self._loaded.move_to_end(shop_id)
+                self.on_cache_event("hit")
+                return loaded
+        return self._load_now(shop_id, version, revision, phrases_revision)
+
+    def _load_now(self, shop_id: str, version: int, revision: int, phrases_revision: int | None) -> LoadedKb:
         with self._load_lock:
             loaded = self._loaded.get(shop_id)
-            if loaded is None or loaded.index.version != version:
+            same_version = loaded is not None and loaded.index.version == version
+            if not same_version or loaded.learned_revision != revision or (
+                    (loaded.phrases.revision if loaded.phrases is not None else None) != phrases_revision):
+                previous = loaded if same_version else None
                 started = time.perf_counter()
-                # From this replica's disk; when the database keeps the index files, what the disk lacks
-                # (or holds damaged) is fetched from there first.
-                index = load_version(self.store, self.index_root, shop_id, version, encoder_id=self.encoder.model_id,
-                                     on_fetch=self._fetched)
-                if self.graph_min_phrasings and index.size >= self.graph_min_phrasings:
-                    # efSearch below the number of candidates asked for would return fewer of them.
-                    attach_graph(self.index_root, index, ef_search=max(64, self.candidates))
-                entries = ServedEntries(self.store.entries(shop_id, version))
-                loaded = LoadedKb(index=index, entries=entries, nbytes=estimate_bytes(index, entries))
-                if self.options.rerank:
-                    loaded.ranking = build_shop_ranking(index, self.intent_model, self.options,
-                                                        index_root=self.index_root, normalise=self.normalise)
-                    if index.graph is not None:  # a large shop: its entries are many too
-                        attach_centroid_graph(loaded.ranking, index, index_root=self.index_root)
-                    loaded.nbytes += loaded.ranking.ranker.nbytes
+                loaded = self._load(shop_id, version, revision, phrases_revision, previous)
                 with self._cache_lock:
                     self._loaded[shop_id] = loaded
                     self._loaded.move_to_end(shop_id)
                     self._evict(keep=shop_id)
-                logger.info("loaded shop %s v%d (%d phrasings)", shop_id, version, index.size)
+                logger.info("loaded shop %s v%d (%d phrasings, %d learned examples, %d quick phrases)", shop_id,
+                            version, loaded.index.size, 0 if loaded.learned is None else len(loaded.learned.layer),
+                            0 if loaded.phrases is None else len(loaded.phrases.ids))
                 self.on_cache_event("miss", bytes=self.cache_bytes, shops=len(self._loaded),
                                     seconds=time.perf_counter() - started)
             else:
                 self.on_cache_event("hit")
         return loaded
+
+    def _reload_later(self, shop_id: str) -> None:
+        """Build the shop's current state in a background thread (one at a time per shop)."""
+        with self._cache_lock:
+            if shop_id in self._reloading:
+                return
+            self._reloading.add(shop_id)
+
+        def run() -> None:
+            try:
+                self.forget(shop_id)  # read the newest state, not the one cached for the TTL
+                state = self._serving_state(shop_id)
+                self._load_now(shop_id, state.version, state.learning_revision,
+                               state.quick_phrase_revision if self.quick_phrases is not None else None)
+            except Exception:  # noqa: BLE001 - the shop keeps answering from what it has; the next request retries
+                logger.exception("shop %s: reloading its learned examples / quick phrases failed", shop_id)
+            finally:
+                with self._cache_lock:
+                    self._reloading.discard(shop_id)
+
+        threading.Thread(target=run, name=f"reload-{shop_id}", daemon=True).start()
+
+    def _load(self, shop_id: str, version: int, revision: int, phrases_revision: int | None,
+              previous: LoadedKb | None) -> LoadedKb:
+        """Build what serves ``shop_id``; parts of ``previous`` (same version) that did not change are reused."""
+        if previous is not None:
+            index, entries = previous.index, previous.entries
+        else:
+            # From this replica's disk; when the database keeps the index files, what the disk lacks
+            # (or holds damaged) is fetched from there first.
+            index = load_version(self.store, self.index_root, shop_id, version, encoder_id=self.encoder.model_id,
+                                 on_fetch=self._fetched)
+            if self.graph_min_phrasings and index.size >= self.graph_min_phrasings:
+                # efSearch below the number of candidates asked for would return fewer of them.
+                attach_graph(self.index_root, index, ef_search=max(64, self.candidates))
+            entries = ServedEntries(self.store.entries(shop_id, version))
+        loaded = LoadedKb(index=index, entries=entries, nbytes=estimate_bytes(index, entries),
+                          learned_revision=revision)
+        if previous is not None and previous.learned_revision == revision:
+            loaded.learned, loaded.ranking = previous.learned, previous.ranking
+            loaded.nbytes = previous.nbytes - (previous.phrases.table.nbytes if previous.phrases else 0)
+        else:
+            layer = None
+            if self.learning is not None and revision > 0:
+                layer = self.learning.layer(shop_id, revision).restricted_to(set(entries))
+                if len(layer):
+                    loaded.learned = LearnedIndex.of(layer, offset=index.size)
+                    loaded.nbytes += layer.vectors.nbytes + sum(len(t) * 4 + 100 for t in layer.texts)
+            if self.options.rerank:
+                loaded.ranking = build_shop_ranking(index, self.intent_model, self.options,
+                                                    index_root=self.index_root, normalise=self.normalise,
+                                                    learned=layer if loaded.learned is not None else None)
+                if index.graph is not None:  # a large shop: its entries are many too
+                    attach_centroid_graph(loaded.ranking, index, index_root=self.index_root)
+                loaded.nbytes += loaded.ranking.ranker.nbytes
+        if previous is not None and previous.phrases is not None and previous.phrases.revision == phrases_revision:
+            loaded.phrases = previous.phrases
+        elif self.quick_phrases is not None and phrases_revision is not None:
+            loaded.phrases = self._served_phrases(shop_id, phrases_revision)
+        if loaded.phrases is not None:
+            loaded.nbytes += loaded.phrases.table.nbytes
+        return loaded
+
+    def _served_phrases(self, shop_id: str, revision: int) -> ServedPhrases | None:
+        _, phrases = self.quick_phrases.list(shop_id, revision)
+        if not phrases:
+            return None
+        texts = [self.normalise(p.text) for p in phrases]
+        vectors = self.encoder.encode(texts)
+        # Groups are few (发货, 售后 …): each distinct one is encoded once; a phrase without one
+        # stands for itself.
+        groups = sorted({p.group for p in phrases if p.group.strip()})
+        group_vectors = dict(zip(groups, self.encoder.encode([self.normalise(g) for g in groups]))) if groups else {}
+        by_group = np.stack([group_vectors[p.group] if p.group in group_vectors else vectors[i]
+                             for i, p in enumerate(phrases)])
+        proba = self.intent_model.predict_proba(vectors) if self.intent_model is not None else None
+        return ServedPhrases(revision=revision, ids=[p.id for p in phrases], texts=[p.text for p in phrases],
+                             groups=[p.group for p in phrases], table=PhraseTable(texts, vectors, by_group, proba))
 
     @property
     def cache_bytes(self) -> int:
@@ -344,12 +524,16 @@ class Suggester:
         if self.search_threads is not None and not getattr(self._pinned, "done", False):
             faiss.omp_set_num_threads(self.search_threads)
             self._pinned.done = True
-        scores, ids = kb.index.search(vector[None, :], self.candidates)
+        scores, ids = kb.search(vector[None, :], self.candidates)
         t3 = time.perf_counter()
         if kb.ranking is not None:
             ranked = self._reranked(kb, vector, query, ids[0], intent_proba, top_k)
         else:
             ranked = self._best_per_entry(kb, scores[0], ids[0])
+        if kb.phrases is not None and opts.quick_phrases:
+            # The shop's quick phrases compete with the FAQ answers on their own calibrated confidence.
+            ranked = sorted(ranked + self._phrase_candidates(kb.phrases, vector, query, intent_proba, top_k),
+                            key=lambda s: -s.confidence)
         t4 = time.perf_counter()
         out, blocked = self._decide(shop_id, message, vectors[0], kb, ranked, intent, context, top_k, threshold,
                                     auto_threshold, trace)
@@ -363,7 +547,7 @@ class Suggester:
                                        other=trace.get(id(s), (None, None))[1],
                                        auto_reply=s.confidence >= auto_threshold and escalate is None)
                        for i, s in enumerate(ranked, start=1)]
-        abstained = not any(s.source == "kb" for s in out)
+        abstained = not any(s.source in ("kb", "quick_phrase") for s in out)
         return SuggestResult(
             ranking=ranking, thresholds=(threshold, auto_threshold),
             shop_id=shop_id,
@@ -385,6 +569,19 @@ class Suggester:
             },
         )
 
+    def _phrase_candidates(self, phrases: ServedPhrases, vector: np.ndarray, query: str,
+                           intent_proba: np.ndarray | None, top_k: int) -> list[Suggestion]:
+        features = phrase_features(phrases.table, vector, query, intent_proba)
+        confidence = self.quick_phrase_scorer.predict_proba(features)
+        out = []
+        for i in np.argsort(-confidence, kind="stable")[: top_k + 2]:
+            out.append(Suggestion(entry_id=None, question=phrases.groups[i], matched_question="",
+                                  answer=phrases.texts[i], score=float(features[i, 0]), category=phrases.groups[i],
+                                  confidence=float(confidence[i]), source="quick_phrase",
+                                  quick_phrase_id=phrases.ids[i],
+                                  features=dict(zip(QP_FEATURES, map(float, features[i])))))
+        return out
+
     def _reranked(self, kb: LoadedKb, vector, query: str, ids, intent_proba, top_k: int) -> list[Suggestion]:
         ranking = kb.ranking
         out = []
@@ -392,7 +589,7 @@ class Suggester:
         for c in ranking.ranker.rank(vector, query, ids, intent_proba, limit=2 * top_k + 10):
             entry = kb.entries[ranking.entry_ids[c.entry]]
             out.append(Suggestion(
-                entry_id=entry.id, question=entry.question, matched_question=kb.index.phrasings.texts[c.best_phrasing],
+                entry_id=entry.id, question=entry.question, matched_question=kb.phrasing_text(c.best_phrasing),
                 answer=entry.answer, score=c.features.get("dense_max", 0.0), category=entry.category,
                 confidence=c.confidence, intent=ranking.entry_intents[c.entry], features=c.features))
         return out
@@ -414,7 +611,7 @@ class Suggester:
         candidates += [s for s in ranked if s.confidence >= threshold]
         if trace is not None:
             trace.update((id(s), ("below_threshold", None)) for s in ranked if s.confidence < threshold)
-        if opts.templates and not any(s.source == "kb" for s in candidates) and intent is not None:
+        if opts.templates and not any(s.source in ("kb", "quick_phrase") for s in candidates) and intent is not None:
             text = intent_template(intent.intent)
             if text is not None:
                 candidates.append(Suggestion(entry_id=None, question=intent.intent, matched_question="", answer=text,
@@ -453,12 +650,12 @@ class Suggester:
         for score, pid in zip(scores, ids):
             if pid < 0:
                 break
-            phrasing = kb.index.phrasings[pid]
-            if phrasing.entry_id in seen:
+            entry_id = kb.phrasing_entry(int(pid))
+            if entry_id in seen:
                 continue
-            seen.add(phrasing.entry_id)
-            entry = kb.entries[phrasing.entry_id]
-            out.append(Suggestion(entry_id=entry.id, question=entry.question, matched_question=phrasing.text,
+            seen.add(entry_id)
+            entry = kb.entries[entry_id]
+            out.append(Suggestion(entry_id=entry.id, question=entry.question, matched_question=kb.phrasing_text(int(pid)),
                                   answer=entry.answer, score=float(score), category=entry.category,
                                   confidence=float(score)))
         return out

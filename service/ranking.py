@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -24,7 +25,8 @@ import numpy as np
 
 from knowledge_base.compliance import check_text
 from knowledge_base.index import GRAPH_M, ShopIndex, graph_nbytes, hnsw_graph, index_dir
-from models.intent import IntentClassifier
+from knowledge_base.learning import LearnedLayer
+from models.intent import IntentClassifier, intent_tag
 from models.messages import M, Msg
 from models.normalize import DEFAULT_NORMALISATION, Normalisation, normalize_text
 from models.ranker import FEATURES, LEXICON_FORMAT, EntryRanker
@@ -48,12 +50,14 @@ class PipelineOptions:
     feature_lexical: bool = True
     feature_intent: bool = True
     feature_prior: bool = True
+    feature_hub: bool = True
     suggest_threshold: float = 0.1
     auto_reply_threshold: float = 0.9
     context_weight: float = 0.5
     context_max_chars: int = 8
     templates: bool = True
     rules: bool = True
+    quick_phrases: bool = True
     guard: bool = True
 
     def features(self) -> tuple[str, ...]:
@@ -66,6 +70,8 @@ class PipelineOptions:
             off.add("intent")
         if not self.feature_prior:
             off.add("prior")
+        if not self.feature_hub:
+            off.add("centroid_hub")
         return tuple(f for f in FEATURES if f not in off)
 
 
@@ -101,9 +107,16 @@ class ShopRanking:
 
 def build_shop_ranking(index: ShopIndex, intent_model: IntentClassifier | None,
                        options: PipelineOptions, *, index_root: Path | None = None,
-                       normalise=lambda s: s) -> ShopRanking:
-    """Reranker of a loaded shop version; its learned weights and its character-gram tables (with the
-    normalised phrasings) are cached next to the index, so loading a shop again costs little."""
+                       normalise=lambda s: s, learned: LearnedLayer | None = None) -> ShopRanking:
+    """Reranker of a loaded shop version (and its approved learned examples, phrasings after the index's
+    own: ids ``index.size + i``).
+
+    What depends on the version alone is cached next to the index, so loading a shop again costs little:
+    the character-gram tables with the normalised phrasings, the entries' hubness, and the learned
+    weights. With learned examples the tables and the hubness are made in memory, and the weights are
+    fit again only when the number of examples has grown by about a quarter (``_learned_bucket``): a
+    reload for each approved example reuses them.
+    """
     vectors = index.vectors()
     entry_ids = list(dict.fromkeys(index.phrasings.entry_ids))
     position = {e: i for i, e in enumerate(entry_ids)}
@@ -113,8 +126,21 @@ def build_shop_ranking(index: ShopIndex, intent_model: IntentClassifier | None,
     lexicon_path = folder / f"lexicon.{tag}.npz" if folder is not None and tag is not None else None
     lexicon = _read_lexicon(lexicon_path, index.size)
     texts = lexicon["texts"].tolist() if lexicon is not None else [normalise(t) for t in index.phrasings.texts]
-    ranker = EntryRanker(vectors, phrasing_entry, texts, entry_ids, features=options.features(), lexicon=lexicon)
-    if lexicon is None and lexicon_path is not None:
+    is_learned = None
+    if learned is not None and len(learned):
+        vectors = np.concatenate([vectors, learned.vectors]) if len(vectors) else learned.vectors
+        phrasing_entry += [position[e] for e in learned.entry_ids]
+        texts = texts + list(learned.texts)
+        is_learned = np.arange(len(texts)) >= index.size
+        lexicon = None  # the saved tables cover the index's phrasings only
+    hub_path = folder / "hub.npz" if folder is not None and is_learned is None else None
+    ranker = EntryRanker(vectors, phrasing_entry, texts, entry_ids, features=options.features(), lexicon=lexicon,
+                         learned=is_learned, hubness=_read_array(hub_path, "hubness", len(entry_ids)))
+    if hub_path is not None and not hub_path.is_file():
+        buf = io.BytesIO()
+        np.savez(buf, hubness=ranker.hubness)
+        _write_cache(hub_path, buf.getvalue(), "entry hubness")
+    if lexicon is None and lexicon_path is not None and is_learned is None:
         buf = io.BytesIO()
         np.savez(buf, **ranker.lexicon(), texts=np.array(texts, dtype=np.str_))
         _write_cache(lexicon_path, buf.getvalue(), "character-gram tables")
@@ -125,12 +151,14 @@ def build_shop_ranking(index: ShopIndex, intent_model: IntentClassifier | None,
         ranker.entry_intent = centroid_proba.argmax(axis=1)
         entry_intents = [str(intent_model.classes_[i]) for i in ranker.entry_intent]
         phrasing_proba = intent_model.predict_proba(vectors)
-    cache = folder / _ranker_file(options, intent_model) if folder is not None else None
+    n_learned = 0 if is_learned is None else int(is_learned.sum())
+    cache = folder / _ranker_file(options, intent_model, n_learned) if folder is not None else None
     if cache is not None and cache.is_file() and ranker.load_weights(cache.read_text("utf-8")):
         return ShopRanking(ranker, entry_ids, entry_intents)
     fit = ranker.fit(texts, intent_proba=phrasing_proba)
-    logger.info("shop %s v%d: ranker %s from %d pseudo-queries (KB-fold hit@1 %.3f)", index.shop_id,
-                index.version, "learned" if fit.learned else "default weights", fit.pseudo_queries, fit.train_hit1)
+    logger.info("shop %s v%d: ranker %s from %d pseudo-queries (%d learned examples; KB-fold hit@1 %.3f)",
+                index.shop_id, index.version, "learned" if fit.learned else "default weights", fit.pseudo_queries,
+                n_learned, fit.train_hit1)
     if cache is not None:
         _write_cache(cache, ranker.to_json().encode("utf-8"), "ranker weights")
     return ShopRanking(ranker, entry_ids, entry_intents)
@@ -183,13 +211,29 @@ def _write_cache(path: Path, data: bytes, what: str) -> None:
         logger.warning("could not cache the %s at %s: %s", what, path, exc)
 
 
-def _ranker_file(options: PipelineOptions, intent_model: IntentClassifier | None) -> str:
-    # Weights depend on the feature set and on the intent model whose probabilities feed them.
-    intent_tag = "none"
-    if intent_model is not None:
-        intent_tag = (getattr(intent_model, "manifest_", None) or {}).get("data_sha256", "unknown")
-    digest = hashlib.sha1(f"{','.join(options.features())}|{intent_tag}".encode()).hexdigest()[:10]
-    return f"ranker.{digest}.json"
+def _learned_bucket(n_learned: int) -> int:
+    """0 without learned examples, then one bucket per ~25 % more of them (1, 2, 3, 4, 5, 7, 9, 11, 14 …)."""
+    return 0 if n_learned <= 0 else 1 + int(math.log(n_learned) / math.log(1.25))
+
+
+def _ranker_file(options: PipelineOptions, intent_model: IntentClassifier | None, n_learned: int = 0) -> str:
+    # Weights depend on the feature set, on the intent model whose probabilities feed them, and on how
+    # many real messages they were fit on.
+    digest = hashlib.sha1(f"{','.join(options.features())}|{intent_tag(intent_model)}".encode()).hexdigest()[:10]
+    bucket = _learned_bucket(n_learned)
+    return f"ranker.{digest}.json" if bucket == 0 else f"ranker.{digest}.learned{bucket}.json"
+
+
+def _read_array(path: Path | None, name: str, length: int) -> np.ndarray | None:
+    if path is None or not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            values = data[name]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        logger.warning("ignoring unreadable %s (%s); computing it again", path, exc)
+        return None
+    return values if len(values) == length else None
 
 
 def render_variables(text: str, variables: dict[str, str]) -> tuple[str, tuple[str, ...]]:

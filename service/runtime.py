@@ -8,6 +8,7 @@ import os
 import re
 import socket
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from knowledge_base.analytics import EventLog
+from knowledge_base.analytics import EventLog, Feedback, SuggestionEvent
 from knowledge_base.desk import DeskLog
 from knowledge_base.importer import ImportMode, ImportResult, RecoveryReport, UploadMode, file_digest
 from knowledge_base.index import index_dir
@@ -23,23 +24,27 @@ from knowledge_base.jobs import BuildWorker, SubmittedImport, submit_import
 from knowledge_base.manager import KnowledgeBase
 from knowledge_base.parsing import ParseLimits
 from knowledge_base.quick_phrases import QuickPhraseBook, QuickPhraseLimits
+from knowledge_base.export import export_learned
 from knowledge_base.keys import KeyRing
+from knowledge_base.learning import LearnedExample, LearningBook
 from knowledge_base.rulebook import RuleBook
 from knowledge_base.routing import RoutingBook
 from knowledge_base.rules import RuleLimits, rule_from_spec
 from knowledge_base.store import BuildJob, KbStore
 from models.batching import BatchingEncoder
 from models.encoder import Encoder, load_encoder
-from models.errors import ArtifactMismatch, BuildFailed, NotFound, SmartReplyError
+from models.errors import ArtifactMismatch, BuildFailed, Conflict, InvalidRequest, NotFound, SmartReplyError
 from models.escalation import Escalation, EscalationDetector, EscalationModel
-from models.intent import IntentClassifier
+from models.intent import IntentClassifier, intent_tag
+from models.messages import M
+from models.quick_phrase_scorer import QuickPhraseScorer
 from models.normalize import normalize_text
 
 from .config import Settings
 from .desk import DeskAnnotator
 from .observability import Metrics
-from .pipeline import RuleHit, Suggester
-from .ranking import PipelineOptions
+from .pipeline import RuleHit, Suggester, SuggestResult
+from .ranking import PipelineOptions, SuggestContext
 from .ratelimit import RateLimiter
 
 __all__ = ["Runtime", "WarmedShop", "DEMO_SHOP_ID", "DEMO_FAQ_PATH"]
@@ -112,7 +117,12 @@ class Runtime:
                          on_cache_event=on_cache_event, intent_model=self.intent_model,
                          options=self.pipeline_options, rule_matcher=self._rule_hit,
                          graph_min_phrasings=self.settings.search_graph_min_phrasings,
-                         desk=DeskAnnotator(self.escalation_detector, self.routing))
+                         desk=DeskAnnotator(self.escalation_detector, self.routing),
+                         learning=self.learning if self.settings.learning else None,
+                         learning_refresh=self.settings.learning_refresh_seconds,
+                         quick_phrases=self.quick_phrases if self.settings.quick_phrases_in_suggestions else None,
+                         quick_phrase_scorer=self.quick_phrase_scorer,
+                         reload_in_background=self.settings.reload_in_background)
 
     def warm(self, shop_ids: Sequence[str] | None = None,
              progress: Callable[[int, int], None] | None = None) -> list[WarmedShop]:
@@ -145,10 +155,11 @@ class Runtime:
         s = self.settings
         return PipelineOptions(rerank=s.rerank, feature_centroid=s.feature_centroid,
                                feature_lexical=s.feature_lexical, feature_intent=s.feature_intent,
-                               feature_prior=s.feature_prior,
+                               feature_prior=s.feature_prior, feature_hub=s.feature_hub,
                                suggest_threshold=s.suggest_threshold, auto_reply_threshold=s.auto_reply_threshold,
                                context_weight=s.context_weight, templates=s.intent_templates,
-                               rules=s.rules_in_suggestions, guard=s.compliance_guard)
+                               rules=s.rules_in_suggestions, quick_phrases=s.quick_phrases_in_suggestions,
+                               guard=s.compliance_guard)
 
     @cached_property
     def intent_model(self) -> IntentClassifier | None:
@@ -194,6 +205,19 @@ class Runtime:
         """Desk events, response-time targets, conversation states, 客服绩效, routing/escalation counts."""
         return DeskLog(self.store, flush=self.events.flush)
 
+    @cached_property
+    def quick_phrase_scorer(self) -> QuickPhraseScorer | None:
+        """Scores the shop's quick phrases against a message (trained by set-up); without it quick phrases
+        are not suggested."""
+        if not self.settings.quick_phrases_in_suggestions:
+            return None
+        try:
+            return QuickPhraseScorer.load(self.settings.quick_phrase_scorer_dir, encoder_id=self.encoder.model_id,
+                                          intent_tag=intent_tag(self.intent_model))
+        except (NotFound, ArtifactMismatch) as exc:
+            logger.warning("quick phrases are not suggested (%s)", exc.message)
+            return None
+
     def _rule_hit(self, shop_id: str, message: str, at, conversation_id, vector=None) -> RuleHit | None:
         _, explanation = self.rules.match(shop_id, message, at, conversation_id, query_vector=vector)
         winner = explanation.winner
@@ -224,6 +248,91 @@ class Runtime:
                 self.suggester.kb(shop_id)
             except SmartReplyError as exc:
                 logger.warning("shop %s: could not warm the new version: %s", shop_id, exc.message)
+
+    # -- the agent UI's calls -----------------------------------------------------------------------
+    def suggest(self, shop_id: str, message: str, *, top_k: int = 3, context: SuggestContext | None = None,
+                test: bool = False, request_id: str | None = None,
+                caller_request_id: bool = False) -> tuple[str, SuggestResult]:
+        """What ``POST /v1/shops/{shop}/suggestions`` does: the request's limits checked, the pipeline's
+        suggestions at the shop's thresholds, and (unless ``test``, or analytics is off) the request
+        recorded with PII masked under the returned request id, which feedback then refers to.
+
+        ``caller_request_id``: ``request_id`` came from the caller (X-Request-ID); if this shop already
+        used it, the request gets a fresh id instead (a reused id would overwrite nothing and be dropped).
+        The evaluation's replay calls this too, so its simulated agent sees what a real one would."""
+        started = time.perf_counter()
+        settings = self.settings
+        if len(message) > settings.max_message_chars:
+            raise InvalidRequest(M("request.too_long", field="message", limit=settings.max_message_chars))
+        if top_k > settings.max_top_k:
+            raise InvalidRequest(M("request.at_most", field="top_k", limit=settings.max_top_k))
+        context = context or SuggestContext()
+        result = self.suggester.suggest(shop_id, message, top_k=top_k, context=context)
+        request_id = request_id or uuid.uuid4().hex
+        # A test question (a merchant trying the knowledge base) is answered alike but never counted as a buyer's.
+        if settings.analytics and not test and caller_request_id and not self.events.claim_request_id(shop_id,
+                                                                                                     request_id):
+            request_id = uuid.uuid4().hex
+        if settings.analytics and not test:
+            top = result.suggestions[0] if result.suggestions else None
+            if top is not None:
+                self.metrics.confidence.observe(float(top.confidence))
+            self.events.record(SuggestionEvent(
+                shop_id=shop_id, request_id=request_id, message=message, kb_version=result.kb_version,
+                entry_ids=[s.entry_id for s in result.suggestions], scores=[s.score for s in result.suggestions],
+                confidence=float(top.confidence) if top else None, intent=top.intent if top else None,
+                latency_ms=round((time.perf_counter() - started) * 1000, 3),
+                conversation_id=context.conversation_id,
+                message_intent=result.intent.intent if result.intent else None,
+                escalate_level=result.escalate.level if result.escalate else None,
+                escalate_reasons=tuple(result.escalate.codes) if result.escalate else (),
+                route_group=result.routing.group if result.routing else None,
+                route_reason=result.routing.reason if result.routing else None))
+        return request_id, result
+
+    # -- learning from agents ----------------------------------------------------------------------
+    @cached_property
+    def learning(self) -> LearningBook:
+        """Learned examples: buyer messages agents' picks labelled (knowledge_base/learning.py)."""
+        return LearningBook(self.store, self.encoder, normalize_text, on_change=self._learning_changed)
+
+    def _learning_changed(self, shop_id: str) -> None:
+        if "suggester" in self.__dict__:
+            self.suggester.forget(shop_id)
+
+    def record_feedback(self, shop_id: str, **feedback) -> tuple[Feedback, LearnedExample | None]:
+        """Record an agent's feedback; one that labels the buyer's message with an entry becomes a
+        learned example (approved at once if the shop auto-approves)."""
+        fb = self.events.record_feedback(shop_id, **feedback)
+        learned = None
+        if self.settings.learning:
+            learned = self.learning.learn_from(shop_id, fb, agent_id=feedback.get("agent_id"))
+        return fb, learned
+
+    def decide_learned(self, shop_id: str, example_id: str, action, *, entry_id: str | None = None
+                       ) -> LearnedExample:  # noqa: ANN001 - Literal action
+        known = None
+        if action != "reject":
+            _, entries = self.kb.entries(shop_id)
+            known = {e.id for e in entries}
+        return self.learning.decide(shop_id, example_id, action, entry_id=entry_id, known_entries=known)
+
+    def promote_learned(self, shop_id: str, example_id: str) -> tuple[LearnedExample, int]:
+        """Copy an example into its entry's 相似问 as a new KB version (the merchant's decision)."""
+        example = self.learning.get(shop_id, example_id)
+        if example.status in ("rejected", "promoted"):
+            raise Conflict(M("learning.not_promotable", item=example_id, status=M(f"learning.status.{example.status}")))
+        _, entry = self.kb.entry(shop_id, example.entry_id)
+        if example.text in entry.phrasings:
+            version = self.store.require_active_version(shop_id)
+        else:
+            version = self.kb.update_entry(shop_id, example.entry_id,
+                                           {"similar": [*entry.similar, example.text]}).version
+        return self.learning.mark_promoted(shop_id, example_id), version
+
+    def learning_export(self, shop_id: str, fmt: str) -> bytes:
+        items, _ = self.learning.list(shop_id, limit=1_000_000)
+        return export_learned(items, fmt)
 
     @cached_property
     def metrics(self) -> Metrics:

@@ -31,11 +31,17 @@ class FeedbackIn(BaseModel):
 class FeedbackCreated(BaseModel):
     id: str
     request_id: str
+    learned_example_id: str | None = Field(None, description="The learned example this feedback made (an accepted "
+                                           "or edited suggestion, or an own reply linked to an entry).")
+    learned_status: str | None = Field(None, description="pending (the merchant reviews it) or approved (the shop "
+                                       "auto-approves).")
 
 
 @router.post("/feedback", status_code=status.HTTP_201_CREATED, response_model=FeedbackCreated,
              responses=error_responses(404, 422))
 def post_feedback(shop_id: AgentShop, body: FeedbackIn, runtime: RuntimeDep) -> FeedbackCreated:
     """Record what the agent did with suggestion request ``request_id`` (404 if this shop never made it)."""
-    fb = runtime.events.record_feedback(shop_id, **body.model_dump())
-    return FeedbackCreated(id=fb.id, request_id=fb.request_id)
+    fb, learned = runtime.record_feedback(shop_id, **body.model_dump())
+    return FeedbackCreated(id=fb.id, request_id=fb.request_id,
+                           learned_example_id=learned.id if learned is not None else None,
+                           learned_status=learned.status if learned is not None else None)

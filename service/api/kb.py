@@ -238,8 +238,10 @@ def export_kb(
     format: Format = Query("xlsx", description="xlsx or csv (UTF-8 with BOM)."),  # noqa: A002 - API name
     version: int | None = Query(None, ge=1, le=MAX_NUMBER, description="Default: the active version."),
 ) -> Response:
-    """The version's entries in the upload format: importing the file again gives the same entries."""
-    number, data = runtime.kb.export(shop_id, format, version)
+    """The version's entries in the upload format: importing the file again gives the same entries. The
+    XLSX also carries the shop's learned examples on a 学习样本 sheet (which an import ignores)."""
+    learned = runtime.learning.list(shop_id, limit=1_000_000)[0] if format == "xlsx" else ()
+    number, data = runtime.kb.export(shop_id, format, version, learned=learned)
     return file_response(data, format, f"{shop_id}-kb-v{number}.{format}")
 
 

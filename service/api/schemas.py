@@ -22,6 +22,7 @@ __all__ = [
     "EditBatch", "HitTestRequest", "HitTestResponse", "RankedPublic", "MessagePublic", "DemoKeys", "KeyIdentity",
     "RoutingPublic", "EscalationPublic", "EscalationReasonPublic", "escalation_public",
     "JsonInt", "JsonNumber", "int_range", "Timestamp", "IsoDateTime", "IsoDate", "SETTING_LIMIT", "setting_limit",
+    "LearnedExamplePublic", "LearnedExampleList", "LearnedDecision", "LearnedPromoteResponse",
 ]
 
 
@@ -226,14 +227,16 @@ class SuggestRequest(BaseModel):
 
 
 class SuggestionPublic(BaseModel):
-    entry_id: str | None = Field(description="The FAQ entry; null for rule and template suggestions.")
-    question: str = Field(description="The entry's standard question (a rule's name, a template's intent).")
+    entry_id: str | None = Field(description="The FAQ entry; null for quick-phrase, rule and template suggestions.")
+    question: str = Field(description="The entry's standard question (a quick phrase's group, a rule's name, a "
+                                      "template's intent).")
     matched_question: str = Field(description="The standard or similar question closest to the message.")
     answer: str = Field(description="The reply, with the variables the request provided filled in.")
     score: float = Field(description="Cosine similarity of message and matched question (higher is better).")
     category: str
     confidence: float = Field(description="Calibrated probability that this is the right answer.")
-    source: Literal["kb", "rule", "template"]
+    source: Literal["kb", "quick_phrase", "rule", "template"]
+    quick_phrase_id: str | None = Field(None, description="source quick_phrase: the shop's quick phrase (快捷短语).")
     intent: str | None = Field(None, description="The entry's intent (platform taxonomy).")
     auto_reply: bool = Field(description="Confidence ≥ auto_reply_threshold and nothing left to fill.")
     variables_missing: list[str] = Field(description="Placeholders still in the answer: edit before sending.")
@@ -608,6 +611,9 @@ class ShopSettingsPublic(BaseModel):
     reply_deadline_hours: int = Field(description="Every buyer message must be answered within this (default 48 h).")
     deadline_warning_hours: int = Field(
         description="The console warns this many hours before the reply deadline (default 24).")
+    learning_auto_approve: bool = Field(
+        False, description="Agents' accepted / edited suggestions become approved learned examples at once "
+                           "(false: they wait in the review list of the merchant console).")
 
 
 class ShopSettingsIn(BaseModel):
@@ -618,6 +624,8 @@ class ShopSettingsIn(BaseModel):
     first_response_target_seconds: int_range(5, 3600) | None = None
     reply_deadline_hours: int_range(1, 168) | None = None
     deadline_warning_hours: int_range(1, 167) | None = None
+    learning_auto_approve: StrictBool | None = Field(
+        None, description="Agents' accepted / edited suggestions become approved learned examples at once.")
 
 
 
@@ -718,3 +726,38 @@ class KeyIdentity(BaseModel):
     shop_id: str | None = Field(description="The key's shop; null for the platform operator.")
     scopes: list[str]
     name: str
+
+
+class LearnedExamplePublic(BaseModel):
+    id: str
+    shop_id: str
+    text: str = Field(description="The buyer message (PII-masked).")
+    entry_id: str = Field(description="The FAQ entry an agent's pick labelled it with.")
+    status: Literal["pending", "approved", "rejected", "promoted"] = Field(
+        description="pending: waiting for the merchant; approved: used by suggestions; rejected: never used; "
+                    "promoted: copied into a knowledge-base version as a 相似问.")
+    origin: Literal["accepted", "edited", "own_reply", "manual"] = Field(
+        description="What the agent did: sent the suggestion as is, edited it, or linked an own reply.")
+    count: int = Field(description="How many times agents confirmed this message for this entry.")
+    created_at: datetime
+    decided_at: datetime | None = None
+    decided_by: str | None = Field(None, description="auto (the shop auto-approves) or merchant.")
+    agent_id: str | None = None
+    request_id: str | None = Field(None, description="The suggestion request it first came from.")
+
+
+class LearnedExampleList(BaseModel):
+    items: list[LearnedExamplePublic]
+    counts: dict[str, int] = Field(description="The shop's examples per status.")
+    auto_approve: bool = Field(description="Whether agents' picks are approved without review (shop setting).")
+
+
+class LearnedDecision(BaseModel):
+    action: Literal["approve", "move", "reject"]
+    entry_id: str | None = Field(None, min_length=1, max_length=128,
+                                 description="move (or approve for another entry): the entry it belongs to.")
+
+
+class LearnedPromoteResponse(BaseModel):
+    example: LearnedExamplePublic
+    version: int = Field(description="The new knowledge-base version holding the example as a 相似问.")

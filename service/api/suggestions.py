@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import time
-import uuid
-
 from fastapi import APIRouter, Request
 
-from knowledge_base.analytics import SuggestionEvent
 from models.errors import InvalidRequest
 from models.messages import M, pick_language, render
 
@@ -47,36 +43,13 @@ def suggest(shop_id: AgentShop, body: SuggestRequest, runtime: RuntimeDep, reque
     Each request is recorded for analytics with the buyer's PII masked; ``request_id`` is what
     ``POST …/feedback`` refers to.
     """
-    started = time.perf_counter()
-    settings = runtime.settings
-    check_message(body.message, settings.max_message_chars)
-    if body.top_k > settings.max_top_k:
-        raise InvalidRequest(M("request.at_most", field="top_k", limit=settings.max_top_k))
     context = SuggestContext(turns=[Turn(t.role, t.text, t.at) for t in body.turns], variables=body.variables,
                              conversation_id=body.conversation_id, at=body.at)
-    result = runtime.suggester.suggest(shop_id, body.message, top_k=body.top_k, context=context)
-    request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
-    caller_id = getattr(request.state, "request_id_from_caller", False)
-    # A test question (a merchant trying the knowledge base) is answered alike but never counted as a buyer's.
-    if settings.analytics and not body.test and caller_id and not runtime.events.claim_request_id(shop_id, request_id):
-        # A reused X-Request-ID would overwrite nothing and be dropped: this request gets its own id
-        # (response body, X-Request-ID header and log line; the log keeps the caller's, masked).
-        request_id = request.state.request_id = uuid.uuid4().hex
-    if settings.analytics and not body.test:
-        top = result.suggestions[0] if result.suggestions else None
-        if top is not None:
-            runtime.metrics.confidence.observe(float(getattr(top, "confidence", top.score)))
-        runtime.events.record(SuggestionEvent(
-            shop_id=shop_id, request_id=request_id, message=body.message, kb_version=result.kb_version,
-            entry_ids=[s.entry_id for s in result.suggestions], scores=[s.score for s in result.suggestions],
-            confidence=float(getattr(top, "confidence", top.score)) if top else None,
-            intent=getattr(top, "intent", None) if top else None,
-            latency_ms=round((time.perf_counter() - started) * 1000, 3),
-            conversation_id=body.conversation_id, message_intent=result.intent.intent if result.intent else None,
-            escalate_level=result.escalate.level if result.escalate else None,
-            escalate_reasons=tuple(result.escalate.codes) if result.escalate else (),
-            route_group=result.routing.group if result.routing else None,
-            route_reason=result.routing.reason if result.routing else None))
+    request_id, result = runtime.suggest(shop_id, body.message, top_k=body.top_k, context=context, test=body.test,
+                                         request_id=getattr(request.state, "request_id", None),
+                                         caller_request_id=getattr(request.state, "request_id_from_caller", False))
+    # A reused X-Request-ID got a fresh id: the response header and the log line say that one.
+    request.state.request_id = request_id
     return SuggestResponse(
         request_id=request_id,
         shop_id=shop_id,

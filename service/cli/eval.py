@@ -19,8 +19,8 @@ REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA_ROOT = REPO.parent / "shared" / "data"
 
 _DATA_HELP = ("Data file (repeatable for matching and escalation). A relative path that does not exist as given "
-              "is looked up under --data-root. faq: a CSDS-topic JSON or a KB file (+ --queries); intent: a "
-              "CSDS-topic JSON (train file with --test, else cross-validation); reply: a JDDC dev_question file; "
+              "is looked up under --data-root. faq, replay: a CSDS-topic JSON or a KB file (+ --queries); intent: "
+              "a CSDS-topic JSON (train file with --test, else cross-validation); reply: a JDDC dev_question file; "
               "matching: ATEC/BQ/LCQMC pair files; escalation: the labelled JSONL "
               "(eval/data/escalation_test.jsonl) plus any JDDC chat logs / dev_question files whose buyer "
               "turns are counted.")
@@ -57,7 +57,7 @@ def _parse_sets(values: list[str]) -> dict[str, str]:
 
 @app.command("run")
 def run(
-    task: Annotated[str, typer.Argument(help="faq | intent | reply | matching | escalation")],
+    task: Annotated[str, typer.Argument(help="faq | intent | reply | matching | escalation | replay")],
     data: Annotated[list[Path], typer.Option("--data", help=_DATA_HELP)],
     out: Annotated[Path, typer.Option("--out", help="Run folder: metrics.json, report.html, predictions.jsonl.")],
     system: Annotated[list[str] | None, typer.Option(
@@ -67,8 +67,8 @@ def run(
     set_: Annotated[list[str] | None, typer.Option(
         "--set", help="key=value added to every pipeline system (a Settings field: candidates, precision, "
         "backend, encoder …); repeatable.")] = None,
-    queries: Annotated[Path | None, typer.Option(help="faq: labelled queries (JSONL of query, gold_entry_id) "
-                                                  "for a KB file.")] = None,
+    queries: Annotated[Path | None, typer.Option(help="faq, replay: labelled queries (JSONL of query, "
+                                                  "gold_entry_id) for a KB file.")] = None,
     test: Annotated[Path | None, typer.Option(help="intent: test file; without it, cross-validation.")] = None,
     answers: Annotated[Path | None, typer.Option(help="reply: the dev_answer file (default: the --data file's "
                                                   "name with 'question' → 'answer').")] = None,
@@ -86,6 +86,10 @@ def run(
                                                  "相似问 (the rest are queries).", min=0.0, max=1.0)] = 0.4,
     precision_target: Annotated[float, typer.Option(help="Precision for 'coverage at precision ≥'.",
                                                     min=0.0, max=1.0)] = 0.9,
+    window: Annotated[int | None, typer.Option(help="replay: queries per window of the learning curve (default: "
+                                               "the stream cut into ten windows).", min=1)] = None,
+    shuffle: Annotated[int | None, typer.Option(help="replay: stream the queries shuffled with this seed "
+                                                "(default: in the order of the file's rows / lines).")] = None,
     data_root: Annotated[Path, typer.Option(
         help="Where relative --data/--bank paths are looked up.", envvar="SMARTREPLY_EVAL_DATA",
         show_default="../shared/data beside the repository")] = DEFAULT_DATA_ROOT,
@@ -104,7 +108,8 @@ def run(
         answers=_resolve(answers, data_root),
         banks=[",".join(str(_resolve(p, data_root)) for p in b.split(",")) for b in (bank or [])],
         limit=limit, bank_limit=bank_limit, seed=seed, min_rows=min_rows, folds=folds,
-        similar_share=similar_share, precision_target=precision_target, report=report, command=command)
+        similar_share=similar_share, precision_target=precision_target, window=window, shuffle=shuffle,
+        report=report, command=command)
     with cli_errors():
         if task == "escalation" or any(s.split(":")[0] in ("dense", "pipeline", "intent-model")
                                        for s in (opts.systems or ["dense"])):
@@ -134,6 +139,9 @@ def _print_summary(result) -> None:
                 text = "—" if v is None else (f"{v:.2f}" if abs(v) >= 10 else f"{v:.3f}")
                 cells.append(text.rjust(max(8, len(title))))
             typer.echo(f"{s.label.ljust(width)}  " + "  ".join(cells))
+    if result.task == "replay":  # the learning-vs-cold summary is the replay's answer
+        for note in result.notes:
+            typer.echo(note)
 
 
 @app.command("compare")
@@ -161,6 +169,7 @@ def convert_csds(
     import json
 
     from eval.datasets import csds_faq, load_csds
+    from eval.replay import replay_stream
 
     with cli_errors():
         ds = csds_faq(load_csds(file), min_rows=min_rows, similar_share=similar_share)
@@ -168,7 +177,31 @@ def convert_csds(
     kb = [{"id": e.id, "question": e.question, "similar": list(e.similar), "answer": list(e.answers),
            "category": e.category} for e in ds.entries]
     (out / "kb.json").write_text(json.dumps(kb, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    (out / "queries.jsonl").write_text("".join(json.dumps({"query": q.text, "gold_entry_id": q.gold_entry_id},
-                                                          ensure_ascii=False) + "\n" for q in ds.queries),
-                                       encoding="utf-8")
+    # In the file's row order, so that a replay of the converted files streams the queries alike.
+    lines = (json.dumps({"query": q.text, "gold_entry_id": q.gold_entry_id}, ensure_ascii=False) + "\n"
+             for q in replay_stream(ds.queries))
+    (out / "queries.jsonl").write_text("".join(lines), encoding="utf-8")
     typer.echo(f"{out / 'kb.json'}: {len(ds.entries)} entries; {out / 'queries.jsonl'}: {len(ds.queries)} queries")
+
+
+@app.command("split-csds")
+def split_csds(
+    file: Annotated[Path, typer.Argument(help="A CSDS-topic JSON file.", exists=True, dir_okay=False)],
+    out: Annotated[Path, typer.Option("--out", help="Folder for train.json and test.json (keep it outside the "
+                                                     "repository: they are the data itself).")],
+    test_share: Annotated[float, typer.Option(help="Share of dialogues that go to test.json.", min=0.01,
+                                              max=0.99)] = 0.5,
+    seed: Annotated[int, typer.Option(help="Seed of the split.")] = 0,
+) -> None:
+    """Split a CSDS-topic file by dialogue into train.json and test.json (same format): the file-to-file
+    intent protocol, `eval run intent --data train.json --test test.json`."""
+    import json
+
+    from eval.datasets import split_csds_by_dialogue
+
+    with cli_errors():
+        train, test = split_csds_by_dialogue(file, test_share=test_share, seed=seed)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, rows in (("train.json", train), ("test.json", test)):
+        (out / name).write_text(json.dumps(rows, ensure_ascii=False) + "\n", encoding="utf-8")
+    typer.echo(f"{out / 'train.json'}: {len(train)} rows; {out / 'test.json'}: {len(test)} rows")

@@ -103,6 +103,28 @@ def escalation(
                f"{result.weak_threshold:g}; dev precision {d.get('precision')}, recall {d.get('recall')}, F1 {d.get('f1')}")
 
 
+@app.command("quick-phrases")
+def quick_phrases(
+    out: Annotated[Path | None, typer.Option(help="Output folder.", show_default="<artifacts>/quick_phrases")] = None,
+    force: Annotated[bool, typer.Option(help="Train again even if nothing changed.")] = False,
+) -> None:
+    """Fit the quick-phrase scorer (how likely a shop's 快捷短语 answers a message) on the team's labelled
+    phrases and the intent model's held-out messages."""
+    from models.normalize import normalize_text
+    from training.train_quick_phrases import train_quick_phrases
+
+    from .common import runtime_with_encoder
+
+    settings = settings_from()
+    with cli_errors():
+        runtime = runtime_with_encoder(settings)
+        result = train_quick_phrases(runtime.encoder, runtime.intent_model, out or settings.quick_phrase_scorer_dir,
+                                     force=force, normalise=normalize_text)
+    state = "cached" if result.cached else f"trained in {result.seconds:.1f}s"
+    typer.echo(f"{result.folder} ({state}): {result.phrases} phrases x {result.messages} messages; cross-validated "
+               f"top-1 {result.top1:.3f}, precision of pairs scored >= 0.5: {result.precision_at_half}")
+
+
 @app.command("encoder")
 def encoder_cmd(
     out: Annotated[Path, typer.Option(help="Folder for the fine-tuned sentence-transformers model.")],

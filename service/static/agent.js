@@ -92,7 +92,8 @@ function renderMessages() {
     return h("li", { class: `msg ${m.role}${q ? (hit ? " hit" : " dim") : ""}` },
       h("span", { class: "who" }, m.role === "buyer" ? conv().name : t("agent.me")),
       h("span", { class: "bubble" }, highlight(m.text, q)),
-      m.override ? h("span", { class: "flag" }, t("agent.overridden")) : null);
+      m.override ? h("span", { class: "flag" }, t("agent.overridden")) : null,
+      m.learned ? h("span", { class: "learned-note", "data-testid": "learned-note" }, t(`agent.learned.${m.learned}`)) : null);
   }));
   $("history-count").textContent = q ? t("agent.hits", { n: hits }) : "";
   const box = $("messages");
@@ -373,8 +374,17 @@ async function recordFeedback(c, action, finalText) {
     final_text: finalText, agent_id: settings.agent,
     time_to_reply_ms: c.lastBuyerAt ? Math.round(performance.now() - c.lastBuyerAt) : null,
   };
-  try { await api(shopPath("/feedback"), { method: "POST", body }); }
+  const sent = c.messages[c.messages.length - 1];  // deliver() records feedback right after adding the reply
+  try { noteLearned(c, sent, await api(shopPath("/feedback"), { method: "POST", body })); }
   catch (err) { say(`${t("agent.feedbackFailed")}: ${err.message}`, "error"); }
+}
+/** The reply's buyer message became a learned example (pending review, or approved by the shop's
+ * setting): a small note under the reply says so. */
+function noteLearned(c, sent, res) {
+  if (!res?.learned_status || sent?.role !== "agent") return;
+  sent.learned = res.learned_status;
+  saveConvs();
+  if (c === conv()) renderMessages();
 }
 
 async function send() {

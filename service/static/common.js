@@ -246,6 +246,32 @@ export function formDialog({ title, fields, submit, intro = null, testid = "form
   });
 }
 
+/** Pick an FAQ entry by its question (searchable by text or id): `suggested` entries first, each with
+ * its note, then the others; `current` (the entry something already belongs to) is shown, not offered.
+ * Resolves with the entry id, or null when cancelled. */
+export async function pickEntry({ title, intro, entries, suggested = [], current = null, testid = "pick-entry-dialog" }) {
+  const list = h("ul", { class: "picker", role: "listbox", "aria-label": t("m.pickEntry") });
+  const search = h("input", { type: "search", id: "pick-q", "aria-label": t("m.searchEntries"), placeholder: t("m.searchEntries") });
+  let dialog;
+  const render = () => {
+    const q = search.value.trim().toLowerCase();
+    const rest = entries.filter((e) => !suggested.some((x) => x.id === e.id)).map((e) => ({ id: e.id, question: e.question, note: "" }));
+    const items = [...suggested, ...rest].filter((e) => !q || `${e.id} ${e.question}`.toLowerCase().includes(q)).slice(0, 40);
+    put(list, ...items.map((e) => h("li", {}, h("button", { type: "button", class: "pick", dataset: { entry: e.id },
+      disabled: e.id === current, onclick: () => { dialog.dataset.choice = e.id; dialog.close("ok"); } },
+    h("strong", {}, e.question), " ", h("span", { class: "muted small" }, e.id),
+    e.id === current ? h("span", { class: "pill off" }, t("m.pickCurrent")) : null,
+    e.note ? h("span", { class: "pill ok" }, e.note) : null))));
+    if (!items.length) list.append(h("li", { class: "muted small" }, t("common.noMatch")));
+  };
+  search.addEventListener("input", render);
+  const chosen = formDialog({ title, submit: t("common.cancel"), testid, fields: [], intro: [intro, search, list] });
+  dialog = document.querySelector(`[data-testid=${testid}]`);
+  dialog.querySelector("[data-testid=form-ok]").remove();
+  render();
+  return (await chosen)?.choice || null;
+}
+
 /** Download an API file (export, template) with the key: fetch → blob → temporary link. */
 export async function download(path, fallbackName) {
   const res = await api(path, { raw: true });

@@ -1,13 +1,15 @@
 // 知识库管理: uploads with the validation report, versions/diff/rollback, entries and 相似问, hit test,
-// quick phrases, auto-reply rules with explain, analytics (when the server has the analytics routes).
+// quick phrases, auto-reply rules with explain, analytics (when the server has the analytics routes),
+// 学习样本 (learned.js).
 import {
   api, applyI18n, checkKey, confirmDialog, download, fmtTime, formDialog, h, has, initChrome, loadCapabilities,
-  problemNote, put, say, settings, shopPath, t,
+  pickEntry, problemNote, put, say, settings, shopPath, t,
 } from "./common.js";
 import { deskAnalyticsPanels, initPerformance, loadPerformance, loadRouting } from "./desk-merchant.js";
+import { initLearned, loadLearned, refreshLearnedBadge } from "./learned.js";
 
 const $ = (id) => document.getElementById(id);
-const VIEWS = ["kb", "entries", "hit", "phrases", "rules", "analytics", "routing", "performance"];
+const VIEWS = ["kb", "entries", "hit", "phrases", "rules", "analytics", "learned", "routing", "performance"];
 const loaded = {};
 
 function showView() {
@@ -551,26 +553,10 @@ async function addAsEntry(c) {
 /** Pick the entry these questions belong to: suggested entries first (named, with how often), then any. */
 async function addAsSimilar(c) {
   if (!entries.length) await loadEntries();
-  const list = h("ul", { class: "picker", role: "listbox", "aria-label": t("m.pickEntry") });
-  const search = h("input", { type: "search", id: "pick-q", "aria-label": t("m.searchEntries"), placeholder: t("m.searchEntries") });
-  let dialog;
-  const render = () => {
-    const q = search.value.trim().toLowerCase();
-    const suggested = (c.candidates || []).map((x) => ({ id: x.entry_id, question: x.question, note: t("m.pickSuggested", { n: x.count }) }));
-    const rest = entries.filter((e) => !suggested.some((x) => x.id === e.id)).map((e) => ({ id: e.id, question: e.question, note: "" }));
-    const items = [...suggested, ...rest].filter((e) => !q || `${e.id} ${e.question}`.toLowerCase().includes(q)).slice(0, 40);
-    put(list, ...items.map((e) => h("li", {}, h("button", { type: "button", class: "pick", dataset: { entry: e.id }, onclick: () => {
-      dialog.dataset.choice = e.id; dialog.close("ok");
-    } }, h("strong", {}, e.question), " ", h("span", { class: "muted small" }, e.id), e.note ? h("span", { class: "pill ok" }, e.note) : null))));
-  };
-  search.addEventListener("input", render);
-  const chosen = formDialog({ title: t("m.addAsSimilarTitle"), submit: t("common.cancel"), testid: "pick-entry-dialog", fields: [],
-    intro: [h("p", { class: "small" }, t("m.addAsSimilarIntro", { q: c.examples[0] || "" })), search, list] });
-  dialog = document.querySelector("[data-testid=pick-entry-dialog]");
-  dialog.querySelector("[data-testid=form-ok]").remove();
-  render();
-  const values = await chosen;
-  if (values?.choice) clusterAction(c, "add-as-similar", { entry_id: values.choice });
+  const choice = await pickEntry({ title: t("m.addAsSimilarTitle"), entries,
+    intro: h("p", { class: "small" }, t("m.addAsSimilarIntro", { q: c.examples[0] || "" })),
+    suggested: (c.candidates || []).map((x) => ({ id: x.entry_id, question: x.question, note: t("m.pickSuggested", { n: x.count }) })) });
+  if (choice) clusterAction(c, "add-as-similar", { entry_id: choice });
 }
 /** Hot questions: horizontal bars of totals + a small line per item over the buckets (inline SVG). */
 function hotChart(r) {
@@ -602,15 +588,18 @@ $("a-refresh").addEventListener("click", loadAnalytics);
 $("a-days").addEventListener("change", loadAnalytics);
 
 const LOADERS = { kb: loadVersions, entries: loadEntries, hit: () => {}, phrases: loadPhrases, rules: loadRules, analytics: loadAnalytics,
-  routing: loadRouting, performance: loadPerformance };
+  learned: loadLearned, routing: loadRouting, performance: loadPerformance };
 initPerformance();
+// A learned example promoted into the KB made a new version: versions and entries load again when shown.
+initLearned({ onKbChanged: () => { loaded.kb = false; loaded.entries = false; } });
 
 async function start() {
-  initChrome(() => { for (const k of VIEWS) loaded[k] = false; showView(); });
+  initChrome(() => { for (const k of VIEWS) loaded[k] = false; showView(); refreshLearnedBadge(); });
   await loadCapabilities();
   applyI18n();
   await checkKey();
   showView();
+  refreshLearnedBadge();
   document.body.dataset.ready = "true";
 }
 start();

@@ -96,17 +96,17 @@ class Watch:
 
 def open_page(browser, live: Live, path: str, *, viewport: str = "1366x768", shop: str = "demo",
               scope: str | None = "admin", lang: str = "zh", expected: set[int] | None = None,
-              clock: bool = False):
+              clock: bool = False, key: str | None = None):
     """A fresh context (settings in localStorage) on `path`, with console errors and bad responses watched.
 
-    Each console keeps its own key per shop (``smartreply.key.<console>.<shop>``): ``scope`` is the key
-    put in this page's console (None: no key at all). ``clock``: the page's time is Playwright's
-    (``page.clock.fast_forward`` moves it on)."""
+    Each console keeps its own key per shop (``smartreply.key.<console>.<shop>``): ``scope`` is the demo
+    shop's key put in this page's console (None: no key at all); ``key``, another shop's key instead.
+    ``clock``: the page's time is Playwright's (``page.clock.fast_forward`` moves it on)."""
     context = browser.new_context(viewport=VIEWPORTS[viewport], locale="zh-CN", accept_downloads=True)
     console = "agent" if path.startswith("/console/agent") else "merchant"
     settings = {"smartreply.shop": shop, "smartreply.lang": lang}
-    if scope is not None:
-        settings[f"smartreply.key.{console}.{shop}"] = live.keys.get(scope, "")
+    if key is not None or scope is not None:
+        settings[f"smartreply.key.{console}.{shop}"] = key if key is not None else live.keys.get(scope, "")
     context.add_init_script(f"for (const [k, v] of Object.entries({json.dumps(settings)})) "
                             "if (localStorage.getItem(k) === null) localStorage.setItem(k, v);")
     page = context.new_page()

@@ -1,7 +1,7 @@
 """Smoke runs of each task on the real files in ../shared/data, through the CLI, with the real
 encoder and the serving pipeline. Skipped, saying what is missing, where the data is absent.
 
-Subsets (``--limit``, ``--bank-limit``, 3 folds) keep the four runs to about a minute and a half; the full
+Subsets (``--limit``, ``--bank-limit``, 3 folds) keep the five runs to about two minutes; the full
 runs and their numbers are in docs/evaluation.md. The assertions are loose bands around the full
 numbers: they catch a broken protocol (a loader that reads the wrong column, a metric off by a
 scale), not noise.
@@ -91,3 +91,19 @@ def test_matching_on_pair_files(run):
         for key, value in s["metrics"].items():
             if key.endswith("roc_auc"):
                 assert 0.5 < value <= 1, (name, key)
+
+
+def test_replay_on_csds(run):
+    require_shared("csds-topic/val.json")
+    doc = run("replay", "--data", "csds-topic/val.json", "--limit", "30", "--window", "10")
+    assert list(doc["systems"]) == ["pipeline/cold", "pipeline/learning"]
+    assert doc["dataset"]["queries"] == 30 and doc["dataset"]["windows"] == 3 and doc["dataset"]["entries"] > 20
+    cold, learning = (doc["systems"][k] for k in ("pipeline/cold", "pipeline/learning"))
+    for s in (cold, learning):
+        m = s["metrics"]
+        assert 0.2 < m["hit@1"] <= m["hit@3"] < 1 and 0 <= m["coverage@p0.9"] <= 1
+        assert len(s["details"]["windows"]) == 3 and s["details"]["cumulative"][-1]["hit@1"] == m["hit@1"]
+    agent = learning["details"]["agent"]
+    assert agent["accepted"] + agent["edited"] == 30 and agent["accepted"] > 5
+    assert 25 <= learning["metrics"]["learned_examples"] <= 30  # a repeated question counts again, not twice
+    assert abs(learning["metrics"]["gain_points/second_half/hit@1"]) <= 100
