@@ -17,7 +17,7 @@ from models.errors import InvalidRequest
 from models.messages import M, Msg
 
 from .deps import MAX_NUMBER, AdminShop, EntryId, Lang, RuntimeDep, VersionNo
-from .openapi import error_responses
+from .openapi import SPREADSHEET_OK, error_responses
 from .schemas import (
     BuildJobPublic,
     EditBatch,
@@ -232,7 +232,7 @@ def diff_versions(
                   unchanged=diff.unchanged)
 
 
-@router.get("/export", responses={200: {"content": {MEDIA_TYPES["xlsx"]: {}, MEDIA_TYPES["csv"]: {}}}, **_ACTIVE})
+@router.get("/export", responses={**SPREADSHEET_OK, **_ACTIVE})
 def export_kb(
     shop_id: AdminShop, runtime: RuntimeDep,
     format: Format = Query("xlsx", description="xlsx or csv (UTF-8 with BOM)."),  # noqa: A002 - API name
@@ -290,7 +290,7 @@ def delete_entry(shop_id: AdminShop, entry_id: EntryId, runtime: RuntimeDep, lan
     return _edit(runtime.kb.delete_entry(shop_id, entry_id), lang)
 
 
-@template_router.get("/template", responses={200: {"content": {MEDIA_TYPES["xlsx"]: {}, MEDIA_TYPES["csv"]: {}}}})
+@template_router.get("/template", responses=SPREADSHEET_OK)
 def download_template(format: Format = Query("xlsx", description="xlsx (with a 说明 sheet) or csv.")  # noqa: A002
                       ) -> Response:
     """The FAQ upload template: the header row, two example rows and, for xlsx, a 说明 sheet on the columns."""

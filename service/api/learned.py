@@ -9,8 +9,8 @@ from fastapi.responses import Response
 
 from .deps import AdminShop, ItemId, RuntimeDep
 from .kb import file_response
+from .openapi import SPREADSHEET_OK, error_responses
 from .schemas import (
-    ErrorResponse,
     LearnedDecision,
     LearnedExampleList,
     LearnedExamplePublic,
@@ -19,8 +19,9 @@ from .schemas import (
 
 router = APIRouter(prefix="/v1/shops/{shop_id}/learned-examples", tags=["learning"])
 
-_NOT_FOUND = {404: {"model": ErrorResponse}}
-_DECIDE_ERRORS = {404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
+_NOT_FOUND = error_responses(404)
+# A decision checks the entry against the active version: 409 no_active_kb before the first upload.
+_DECIDE_ERRORS = error_responses(404, 409, 422)
 
 
 def _public(e) -> LearnedExamplePublic:  # noqa: ANN001 - knowledge_base.learning.LearnedExample
@@ -41,7 +42,7 @@ def list_learned(shop_id: AdminShop, runtime: RuntimeDep,
                               auto_approve=runtime.learning.auto_approve(shop_id))
 
 
-@router.get("/export", responses=_NOT_FOUND)
+@router.get("/export", responses={**SPREADSHEET_OK, **_NOT_FOUND})
 def export_learned(shop_id: AdminShop, runtime: RuntimeDep,
                    format: Literal["xlsx", "csv"] = Query("xlsx")) -> Response:  # noqa: A002 - API name
     """Every learned example (all states) as a spreadsheet; the KB export carries them too."""

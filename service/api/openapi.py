@@ -24,10 +24,12 @@ from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 
+from knowledge_base.export import MEDIA_TYPES
+
 from ..config import Settings
 from .schemas import SETTING_LIMIT, ErrorResponse
 
-__all__ = ["ERROR_DESCRIPTIONS", "error_responses", "install_openapi"]
+__all__ = ["ERROR_DESCRIPTIONS", "SPREADSHEET_OK", "error_responses", "install_openapi"]
 
 ERROR_DESCRIPTIONS = {
     400: "The body cannot be parsed (not JSON, nested too deeply, broken multipart data), or an uploaded file "
@@ -42,6 +44,11 @@ ERROR_DESCRIPTIONS = {
     429: "The key's rate limit is exceeded; retry after `Retry-After` seconds.",
     503: "The shop's index cannot be read or the encoder is unavailable.",
 }
+
+
+# A download answers with the file itself, in the format the caller asked for.
+SPREADSHEET_OK: dict[int | str, dict[str, Any]] = {
+    200: {"content": {MEDIA_TYPES["xlsx"]: {}, MEDIA_TYPES["csv"]: {}}, "description": "The file (XLSX or CSV)."}}
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

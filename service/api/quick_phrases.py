@@ -7,13 +7,12 @@ from typing import Literal
 from fastapi import APIRouter, File, Query, UploadFile, status
 from fastapi.responses import Response
 
-from knowledge_base.export import MEDIA_TYPES
 from knowledge_base.quick_phrases import QuickPhrase
 from knowledge_base.store import Revision
 
 from .deps import AdminShop, AgentShop, ItemId, RuntimeDep, VersionNo
 from .kb import file_response, read_upload
-from .openapi import error_responses
+from .openapi import SPREADSHEET_OK, error_responses
 from .schemas import (
     Problem,
     QuickPhraseChange,
@@ -70,7 +69,7 @@ def import_phrases(
                                      skipped=[Problem(**p.as_dict()) for p in result.skipped])
 
 
-@router.get("/export", responses={200: {"content": {MEDIA_TYPES["xlsx"]: {}, MEDIA_TYPES["csv"]: {}}}, **_ERRORS})
+@router.get("/export", responses={**SPREADSHEET_OK, **_ERRORS})
 def export_phrases(shop_id: AdminShop, runtime: RuntimeDep,
                    format: Literal["xlsx", "csv"] = Query("xlsx")) -> Response:  # noqa: A002 - API name
     return file_response(runtime.quick_phrases.export(shop_id, format), format, f"{shop_id}-quick-phrases.{format}")
