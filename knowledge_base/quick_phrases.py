@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -144,10 +144,13 @@ class QuickPhraseBook:
     """CRUD, bulk import/export and revisions of each shop's quick phrases."""
 
     def __init__(self, store: KbStore, limits: QuickPhraseLimits | None = None,
-                 parse_limits: ParseLimits | None = None) -> None:
+                 parse_limits: ParseLimits | None = None, *,
+                 on_change: Callable[[str], None] | None = None) -> None:
         self.store = store
         self.limits = limits or QuickPhraseLimits()
         self.parse_limits = parse_limits or ParseLimits()
+        # Told after every new revision (the suggestion pipeline serves the shop's phrases).
+        self.on_change = on_change or (lambda shop_id: None)
 
     def list(self, shop_id: str, revision: int | None = None) -> tuple[int | None, list[QuickPhrase]]:
         self.store.require_shop(shop_id)
@@ -166,6 +169,7 @@ class QuickPhraseBook:
             return [_to_item(p) for p in phrases], action
 
         revision, items = self.store.change_collection(shop_id, _KIND, apply)
+        self.on_change(shop_id)
         return revision, [_from_item(i) for i in items]
 
     def _validated(self, phrases: list[QuickPhrase], subject: str) -> None:

@@ -381,6 +381,16 @@ class Suggester:
                 self.on_cache_event("hit")
         return loaded
 
+    def refresh(self, shop_id: str) -> None:
+        """Build the shop's current state now if it is being served (a change made through this process:
+        its next message sees it, and the request that made the change pays for the build)."""
+        self.forget(shop_id)  # read the newest state, not the one cached for the TTL
+        if shop_id not in self._loaded:
+            return
+        state = self._serving_state(shop_id)
+        self._load_now(shop_id, state.version, state.learning_revision,
+                       state.quick_phrase_revision if self.quick_phrases is not None else None)
+
     def _reload_later(self, shop_id: str) -> None:
         """Build the shop's current state in a background thread (one at a time per shop)."""
         with self._cache_lock:
@@ -390,10 +400,7 @@ class Suggester:
 
         def run() -> None:
             try:
-                self.forget(shop_id)  # read the newest state, not the one cached for the TTL
-                state = self._serving_state(shop_id)
-                self._load_now(shop_id, state.version, state.learning_revision,
-                               state.quick_phrase_revision if self.quick_phrases is not None else None)
+                self.refresh(shop_id)
             except Exception:  # noqa: BLE001 - the shop keeps answering from what it has; the next request retries
                 logger.exception("shop %s: reloading its learned examples / quick phrases failed", shop_id)
             finally:

@@ -378,7 +378,17 @@ class Runtime:
     def quick_phrases(self) -> QuickPhraseBook:
         s = self.settings
         return QuickPhraseBook(self.store, QuickPhraseLimits(max_phrases=s.max_quick_phrases,
-                                                             max_chars=s.max_quick_phrase_chars), self.parse_limits)
+                                                             max_chars=s.max_quick_phrase_chars), self.parse_limits,
+                               on_change=self._quick_phrases_changed)
+
+    def _quick_phrases_changed(self, shop_id: str) -> None:
+        # Encoding a shop's phrases is quick (no ranker refit): the merchant's edit is live at its next
+        # message. Other replicas see it within version_ttl, built in the background.
+        if "suggester" in self.__dict__:
+            try:
+                self.suggester.refresh(shop_id)
+            except SmartReplyError as exc:
+                logger.warning("shop %s: could not load its new quick phrases: %s", shop_id, exc.message)
 
     @cached_property
     def rules(self) -> RuleBook:
