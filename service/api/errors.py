@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -28,7 +30,7 @@ from models.errors import (
     UploadError,
     UploadTooLarge,
 )
-from models.messages import M, Msg, pick_language
+from models.messages import CATALOGUE, M, Msg, pick_language
 
 __all__ = ["install_error_handlers", "error_response", "request_language"]
 
@@ -65,6 +67,25 @@ def error_response(status: int, code: str, message: Msg, lang: str, details: lis
         "details": details or []}}, headers={"Content-Language": lang})
 
 
+# The parameters of pydantic's error types that the catalogue's templates use (plain numbers or text).
+_VALIDATION_PARAMS = ("expected", "min_length", "max_length", "gt", "ge", "lt", "le", "pattern", "op")
+_VALIDATION_ALIASES = {"int_parsing": "int_type", "int_from_float": "int_type", "float_parsing": "float_type",
+                       "bool_parsing": "bool_type", "datetime_parsing": "datetime_type",
+                       "datetime_from_date_parsing": "datetime_type", "model_type": "dict_type",
+                       "model_attributes_type": "dict_type", "enum": "literal_error"}
+
+
+def validation_reason(error: Mapping[str, Any]) -> Msg:
+    """Why a request field is invalid, as a catalogue message: a Chinese page reads Chinese reasons.
+    A type the catalogue lacks keeps pydantic's own (English) sentence."""
+    kind = _VALIDATION_ALIASES.get(error.get("type", ""), error.get("type", ""))
+    if f"invalid.{kind}" not in CATALOGUE:
+        return M("invalid.other", detail=str(error.get("msg", "invalid")))
+    ctx = error.get("ctx") or {}
+    return M(f"invalid.{kind}", **{k: v if isinstance(v, (int, float)) else str(v)
+                                   for k, v in ctx.items() if k in _VALIDATION_PARAMS})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SmartReplyError)
     async def _domain(request: Request, exc: SmartReplyError) -> JSONResponse:
@@ -81,10 +102,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [{"field": ".".join(str(p) for p in e["loc"]), "reason": e["msg"]} for e in exc.errors()]
-        first = details[0] if details else {"field": "?", "reason": "invalid"}
-        return error_response(422, "invalid_request", M("error.request_field", field=first["field"],
-                                                        reason=first["reason"]), request_language(request), details)
+        lang = request_language(request)
+        errors = [(".".join(str(p) for p in e["loc"]), validation_reason(e)) for e in exc.errors()]
+        details = [{"field": f, "reason": r.text(lang), "reason_code": r.code, "params": dict(r.params)}
+                   for f, r in errors]
+        field, reason = errors[0] if errors else ("?", M("invalid.other", detail="invalid"))
+        return error_response(422, "invalid_request", M("error.request_field", field=field, reason=reason), lang,
+                              details)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

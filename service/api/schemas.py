@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
+from pydantic_core import PydanticCustomError
 
 from models.messages import Msg
 
@@ -49,20 +50,20 @@ def _iso_text(value: Any) -> Any:
     if isinstance(value, (datetime, date)):
         return value
     if not isinstance(value, str) or _NUMBER_TEXT.fullmatch(value):
-        raise ValueError("must be an ISO 8601 text such as 2025-01-03T23:30:00+08:00, not a number")
+        raise PydanticCustomError("datetime_type", "must be an ISO 8601 text such as 2025-01-03T23:30:00+08:00, not a number")
     return value
 
 
 def _json_integer(value: Any) -> Any:
     # JSON Schema's integer: 3 and 3.0, never "3" or true (a string or boolean there is a client bug).
     if isinstance(value, (bool, str)):
-        raise ValueError("must be a JSON integer, not a string or boolean")
+        raise PydanticCustomError("int_type", "must be a JSON integer, not a string or boolean")
     return value
 
 
 def _json_number(value: Any) -> Any:
     if isinstance(value, (bool, str)):
-        raise ValueError("must be a JSON number, not a string or boolean")
+        raise PydanticCustomError("float_type", "must be a JSON number, not a string or boolean")
     return value
 
 
@@ -105,7 +106,8 @@ class ErrorBody(BaseModel):
     message_code: str = Field(description="The message's catalogue code (e.g. auth.scope), stable; with `params` "
                               "a client can write the message itself.")
     params: dict[str, Any] = Field(default_factory=dict)
-    details: list[dict] = Field(default_factory=list, description="For uploads: one item per problem row.")
+    details: list[dict] = Field(default_factory=list, description="For uploads: one item per problem row; for 422 "
+                               "invalid_request: one per invalid field, {field, reason, reason_code, params}.")
 
 
 class ErrorResponse(BaseModel):
@@ -649,9 +651,9 @@ class EditOperation(BaseModel):
     @model_validator(mode="after")
     def _needs_id(self) -> EditOperation:
         if self.op != "add" and not self.id:
-            raise ValueError(f"{self.op} needs the entry's id")
+            raise PydanticCustomError("edit_needs_id", "{op} needs the entry's id", {"op": self.op})
         if self.op == "add" and not self.question:
-            raise ValueError("add needs a question")
+            raise PydanticCustomError("edit_needs_question", "add needs a question")
         return self
 
 

@@ -99,6 +99,34 @@ def test_suggestion_errors(client, shop, body, status, code, message):
     assert error["code"] == code and message in error["message"]
 
 
+def test_why_a_field_is_invalid_in_the_readers_language(client):
+    upload(client, GOOD)
+    bad = {"message": "在吗", "top_k": "三", "test": 1}
+    zh = client.post("/v1/shops/s1/suggestions", json=bad, headers={"Accept-Language": "zh-CN"}).json()["error"]
+    en = client.post("/v1/shops/s1/suggestions", json=bad).json()["error"]
+    reasons = {d["field"]: d["reason"] for d in zh["details"]}
+    assert reasons["body.top_k"] == "应为整数" and reasons["body.test"] == "应为 true 或 false"
+    assert {d["field"]: d["reason"] for d in en["details"]}["body.top_k"] == "must be an integer"
+    assert zh["message"].startswith("body.") and "：" in zh["message"]
+    assert {d["reason_code"] for d in zh["details"]} == {"invalid.int_type", "invalid.bool_type"}
+    r = client.post("/v1/shops/s1/feedback", json={"request_id": "x", "action": "maybe", "agent_id": "a"},
+                    headers={"Accept-Language": "zh"})
+    action = next(d for d in r.json()["error"]["details"] if d["field"] == "body.action")
+    assert action["reason"].startswith("只能是") and "accepted" in action["reason"]
+    r = client.post("/v1/shops/s1/suggestions", json={}, headers={"Accept-Language": "zh"})
+    assert r.json()["error"]["details"][0] == {"field": "body.message", "reason": "必填",
+                                               "reason_code": "invalid.missing", "params": {}}
+
+
+def test_a_validation_type_without_a_template_keeps_pydantics_sentence():
+    from service.api.errors import validation_reason
+
+    reason = validation_reason({"type": "uuid_parsing", "msg": "Input should be a valid UUID"})
+    assert reason.text("zh") == "取值无效：Input should be a valid UUID"
+    assert reason.text("en") == "Input should be a valid UUID"
+    assert validation_reason({"type": "less_than_equal", "ctx": {"le": 5}}).text("zh") == "应不大于 5"
+
+
 def test_health_and_openapi(client):
     assert client.get("/healthz").json() == {"status": "ok", "encoder": "fake-char-ngram",
                                              "encoder_backend": "onnx", "dim": 64}
