@@ -228,12 +228,12 @@ def build_classifier(spec: SystemSpec, resources: Resources, seed: int = 0) -> C
         c = typed_options(SystemSpec(spec.name, {k: v for k, v in spec.options.items() if k == "C"}), {"C": float})
         return DenseLogReg(resources.encoder_with(encoder_opts), seed=seed, **c)
     if spec.name == "pipeline":
-        return RetrievalClassifier(PipelineRanker(resources.runtime(spec.options)), name="pipeline")
+        return RetrievalClassifier(PipelineRanker(resources.pipeline(spec.options)), name="pipeline")
     if spec.name == "intent-model":
         params = {k: v for k, v in spec.options.items() if k in ("C", "max_iter")}
         typed = typed_options(SystemSpec(spec.name, params), {"C": float, "max_iter": int})
-        runtime = resources.runtime({k: v for k, v in spec.options.items() if k not in params})
-        return ProductIntentModel(runtime.encoder, runtime.suggester.normalise, seed=seed, **typed)
+        pipeline = resources.pipeline({k: v for k, v in spec.options.items() if k not in params}).pipeline
+        return ProductIntentModel(pipeline.encoder, pipeline.normalise, seed=seed, **typed)
     raise EvalConfigError(f"unknown intent system {spec.name!r}; use one of {', '.join(INTENT_SYSTEMS)}")
 
 

@@ -96,9 +96,8 @@ def build_scorer(spec: SystemSpec, resources: Resources) -> PairScorer:
     if spec.name == "dense":
         return EncoderScorer(resources.encoder_with(spec.options), name="dense")
     if spec.name == "pipeline":
-        runtime = resources.runtime(spec.options)
-        suggester = runtime.suggester
-        return EncoderScorer(suggester.encoder, normalise=suggester.normalise, name="pipeline")
+        pipeline = resources.pipeline(spec.options).pipeline
+        return EncoderScorer(pipeline.encoder, normalise=pipeline.normalise, name="pipeline")
     raise EvalConfigError(f"unknown matching system {spec.name!r}; use one of {', '.join(MATCHING_SYSTEMS)}")
 
 

@@ -25,13 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from knowledge_base.schema import FaqEntry
+from service.pipeline import SuggestRequest
 
 from .datasets import FaqDataset, FaqQuery
 from .errors import DatasetError
 from .faq import curve_points
 from .metrics import coverage_at_precision, hit_at_k, latency_summary, mrr_at_k, rank_of
 from .results import Progress, SystemResult, TaskResult, no_progress
-from .systems import PipelineRanker, Resources, SystemSpec
+from .systems import EvalPipeline, PipelineRanker, Resources, SystemSpec
 
 __all__ = ["Step", "REPLAY_HEADLINE", "SHOWN", "replay_stream", "window_size", "window_bounds", "span_metrics",
            "learning_curve", "second_half", "replay_summary", "ReplayShop", "run_replay"]
@@ -133,14 +134,14 @@ class ReplayShop:
     """A shop of the replay: the knowledge base imported like an upload into its own scratch store, each
     query asked the way the agent UI asks, and (``learning``) the simulated agent's feedback."""
 
-    def __init__(self, runtime, entries: Sequence[FaqEntry], *, learning: bool) -> None:  # noqa: ANN001 - a Runtime
-        self.ranker = PipelineRanker(runtime).fit(entries)
-        self.runtime = runtime
+    def __init__(self, served: EvalPipeline, entries: Sequence[FaqEntry], *, learning: bool) -> None:
+        self.ranker = PipelineRanker(served).fit(entries)
+        self.served = served
         self.shop = self.ranker.shop_
         self.learning = learning
         self.answers = {e.id: e.answer for e in entries}
         if learning:
-            runtime.learning.set_auto_approve(self.shop, True)  # what the shop settings route sets
+            served.learning.set_auto_approve(self.shop, True)  # what the shop settings route sets
         self.learned_ids: set[str] = set()
         # "reload": the part of "suggest" spent loading the shop again (and refitting its ranker)
         self.seconds = {"suggest": 0.0, "reload": 0.0, "ranking": 0.0, "feedback": 0.0}
@@ -150,7 +151,7 @@ class ReplayShop:
     def ask(self, query: FaqQuery) -> tuple[Step, dict]:
         """One buyer message: suggestions shown, the full ranking scored, then the agent's feedback."""
         t0 = time.perf_counter()
-        request_id, result = self.runtime.suggest(self.shop, query.text, top_k=SHOWN)
+        request_id, result = self.served.log.suggest(SuggestRequest(self.shop, query.text, top_k=SHOWN))
         t1 = time.perf_counter()
         suggestions = self.ranker.suggest(query.text, K)  # the full ranking, as PipelineRanker.rank scores it
         ranked = [(s.entry_id, float(s.confidence)) for s in suggestions]
@@ -170,7 +171,7 @@ class ReplayShop:
             else:  # the agent looks the right entry up and sends its answer
                 action = "edited"
                 feedback = {"final_text": self.answers.get(gold)}
-            _, example = self.runtime.record_feedback(self.shop, request_id=request_id, action=action,
+            _, example = self.served.log.record_feedback(self.shop, request_id=request_id, action=action,
                                                       entry_id=gold, agent_id=AGENT_ID, **feedback)
             if example is not None and example.status == "approved":
                 self.learned_ids.add(example.id)
@@ -188,8 +189,8 @@ class ReplayShop:
 
     def ranker_fits(self) -> int:
         """Ranker weight files the shop's loads wrote (one per fit: at import, then per bucket of learned
-        examples, ``service/ranking.py``)."""
-        return len(list((Path(self.runtime.settings.index_dir) / self.shop).glob("*/ranker.*.json")))
+        examples, ``service/pipeline/ranking.py``)."""
+        return len(list((Path(self.served.settings.index_dir) / self.shop).glob("*/ranker.*.json")))
 
 
 def _mode_options(spec: SystemSpec, mode: str) -> dict:
@@ -215,7 +216,7 @@ def _replay_pass(spec: SystemSpec, mode: str, data: FaqDataset, stream: Sequence
                  progress: Progress, predictions: list[dict]) -> _Pass:
     label = f"{spec.label}/{mode}"
     t0 = time.perf_counter()
-    shop = ReplayShop(resources.runtime(_mode_options(spec, mode)), data.entries, learning=mode == "learning")
+    shop = ReplayShop(resources.pipeline(_mode_options(spec, mode)), data.entries, learning=mode == "learning")
     fit_seconds = time.perf_counter() - t0
     t1 = time.perf_counter()
     steps = []
@@ -224,7 +225,7 @@ def _replay_pass(spec: SystemSpec, mode: str, data: FaqDataset, stream: Sequence
         steps.append(step)
         predictions.append({"system": label, "mode": mode, "step": i, **prediction})
     run_seconds = time.perf_counter() - t1
-    shop.runtime.close()  # the analytics writer's thread; the shop's files go with the run's scratch folder
+    shop.served.close()  # the analytics writer's thread; the shop's files go with the run's scratch folder
     result = SystemResult(label=label, kind="system", config={**shop.ranker.config(), "mode": mode}, metrics={},
                           latencies_ms=shop.latencies_ms, fit_seconds=fit_seconds, run_seconds=run_seconds)
     return _Pass(result, steps, shop)

@@ -185,7 +185,7 @@ def run_eval(opts: RunOptions, settings, *, progress: Progress = no_progress) ->
             result = _run_replay(opts, resources, record, progress)
         else:
             result = _run_matching(opts, resources, record, progress)
-        encoders = sorted({e.model_id for e in resources._encoders.values()})
+        encoders = sorted({e.model_id for e in resources.loaded_encoders})
     total = time.perf_counter() - started
     doc = {
         "schema": METRICS_SCHEMA,

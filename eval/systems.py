@@ -17,18 +17,35 @@ in ``metrics.json`` and reports.
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import logging
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from knowledge_base.analytics import EventLog
 from knowledge_base.importer import import_entries
+from knowledge_base.manager import KnowledgeBase
 from knowledge_base.schema import FaqEntry
+from knowledge_base.store import KbStore
 from models.encoder import Encoder
+from models.normalize import Normalisation, normalize_text
+from service.pipeline import (
+    PipelineParts,
+    Settings,
+    SuggestContext,
+    Suggester,
+    Suggestion,
+    SuggestionLog,
+    SuggestRequest,
+    Turn,
+    build_pipeline,
+    encoder_from,
+    parse_limits_from,
+    pipeline_parts,
+)
 
 from .errors import EvalConfigError
 
@@ -38,6 +55,7 @@ __all__ = [
     "parse_system",
     "Resources",
     "PipelineRanker",
+    "EvalPipeline",
     "build_ranker",
     "RANKER_SYSTEMS",
     "typed_options",
@@ -117,8 +135,10 @@ _ENCODER_FIELDS = ("encoder", "encoder_backend", "onnx_precision", "encoder_thre
 class Resources:
     """What systems of one run share: base settings, a scratch folder, encoders loaded once."""
 
-    def __init__(self, settings, workdir: Path | None = None) -> None:
+    def __init__(self, settings: Settings, workdir: Path | None = None, *,
+                 load_encoder: Callable[[Settings], Encoder] = encoder_from) -> None:
         self.settings = settings
+        self.load_encoder = load_encoder  # the service's loader; a test passes its own
         self._tmp = None
         if workdir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="smartreply-eval-")
@@ -127,10 +147,8 @@ class Resources:
         self._encoders: dict[tuple, Encoder] = {}
         self._counter = itertools.count(1)
 
-    def pipeline_settings(self, options: dict[str, Any]):
+    def pipeline_settings(self, options: dict[str, Any]) -> Settings:
         """Base settings with pipeline options applied; an unknown option is refused by name."""
-        from service.config import Settings
-
         allowed = sorted(set(Settings.model_fields) - _NOT_PIPELINE)
         steps = _normalisation_steps()
         updates = {}
@@ -152,16 +170,19 @@ class Resources:
         except ValueError as exc:
             raise EvalConfigError(f"invalid pipeline option: {exc}") from exc
 
-    def encoder(self, settings=None) -> Encoder:
+    def encoder(self, settings: Settings | None = None) -> Encoder:
         """The encoder ``settings`` (default: the run's) name, loaded once per distinct configuration
-        through :class:`service.runtime.Runtime` exactly as the service loads it."""
-        from service.runtime import Runtime
-
+        exactly as the service loads it (:func:`service.pipeline.encoder_from`)."""
         settings = settings or self.settings
         key = tuple(str(getattr(settings, f)) for f in _ENCODER_FIELDS) + (str(settings.artifacts_dir),)
         if key not in self._encoders:
-            self._encoders[key] = Runtime(settings).encoder
+            self._encoders[key] = self.load_encoder(settings)
         return self._encoders[key]
+
+    @property
+    def loaded_encoders(self) -> list[Encoder]:
+        """Every encoder loaded so far (one per distinct configuration)."""
+        return list(self._encoders.values())
 
     def encoder_with(self, options: dict[str, Any]) -> Encoder:
         """An encoder with ``precision`` / ``backend`` / ``encoder`` options applied (for baselines)."""
@@ -178,19 +199,14 @@ class Resources:
             raise EvalConfigError(f"invalid encoder option: {exc}") from exc
         return self.encoder(settings)
 
-    def runtime(self, options: dict[str, Any]):
-        """A fresh service Runtime (own SQLite + index folder) whose encoder is shared."""
-        from service.runtime import Runtime
-
+    def pipeline(self, options: dict[str, Any]) -> EvalPipeline:
+        """A fresh service pipeline (own SQLite store + index folder) whose encoder is shared, built by
+        the service's one factory."""
         settings = self.pipeline_settings(options)
-        runtime = Runtime(settings)
-        runtime.encoder = self.encoder(settings)  # the cached_property's slot: same object, loaded once
         steps = {k: _as_bool(k, v) for k, v in options.items() if k in _normalisation_steps()}
-        if steps:  # an ablated normalisation: index and queries both go through it, as in the service
-            from models.normalize import Normalisation
-
-            runtime.suggester.normalise = Normalisation(**steps)
-        return runtime
+        # An ablated normalisation: index and queries both go through it, as in the service.
+        normalise = Normalisation(**steps) if steps else normalize_text
+        return EvalPipeline.create(settings, self.encoder(settings), normalise)
 
     def close(self) -> None:
         if self._tmp is not None:
@@ -199,12 +215,6 @@ class Resources:
 
 
 def _normalisation_steps() -> list[str]:
-    try:
-        from dataclasses import fields
-
-        from models.normalize import Normalisation
-    except ImportError:  # pragma: no cover - older normalisation without switches
-        return []
     return [f.name for f in fields(Normalisation)]
 
 
@@ -219,76 +229,112 @@ def _as_bool(key: str, value: Any) -> bool:
     raise EvalConfigError(f"pipeline switch {key} takes true/false (or +{key} / -{key}), got {value!r}")
 
 
+class EvalPipeline:
+    """A scratch store and the service's pipeline over it, with the agent UI's loop (``log``: suggestions
+    recorded, feedback, learned examples) and the knowledge base's import path (``kb``), all through
+    :mod:`service.pipeline`'s public contract and the ``knowledge_base`` package."""
+
+    def __init__(self, settings: Settings, store: KbStore, parts: PipelineParts, pipeline: Suggester,
+                 normalise: Callable[[str], str]) -> None:
+        self.settings = settings
+        self.store = store
+        self.parts = parts
+        self.pipeline = pipeline
+        self.learning = parts.learning
+        self.log = SuggestionLog(pipeline, EventLog(store), parts.learning if settings.learning else None,
+                                 analytics=settings.analytics)
+        # Uploads as the service makes them: an import activates the version and loads it at once.
+        self.kb = KnowledgeBase(store, pipeline.index_root, pipeline.encoder, parse_limits_from(settings),
+                                normalise=normalise, on_change=self._activated,
+                                confirm_remove_over=settings.upload_confirm_remove_over)
+
+    @classmethod
+    def create(cls, settings: Settings, encoder: Encoder,
+               normalise: Callable[[str], str] = normalize_text) -> EvalPipeline:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = KbStore(settings.database_url, artifacts=settings.index_artifacts)
+        parts = pipeline_parts(settings, store, encoder)
+        pipeline = build_pipeline(settings, store, encoder, parts=parts, normalise=normalise)
+        parts.learning.on_change = pipeline.forget  # an approved example is served at once
+        return cls(settings, store, parts, pipeline, normalise)
+
+    def _activated(self, shop_id: str) -> None:
+        self.pipeline.forget(shop_id)
+        self.pipeline.kb(shop_id)
+
+    def fresh_pipeline(self, memory_budget: int | None = None) -> Suggester:
+        """Another pipeline on the same store and parts, with an empty shop cache (a new process's)."""
+        p = self.pipeline
+        return build_pipeline(self.settings, self.store, p.encoder, parts=self.parts, index_root=p.index_root,
+                              normalise=p.normalise, memory_budget=memory_budget)
+
+    def import_entries(self, shop_id: str, entries: Sequence[FaqEntry]) -> None:
+        """The entries imported like an upload (store → embed → FAISS index → activate) and loaded."""
+        p = self.pipeline
+        import_entries(self.store, p.index_root, p.encoder, shop_id, list(entries), source="smartreply eval",
+                       normalise=p.normalise)
+        p.kb(shop_id)  # load (and fit the shop's reranker) now: that is part of fitting, not of a query
+
+    def close(self) -> None:
+        self.log.events.close()  # the analytics writer's thread
+        self.store.close()
+
+
 class PipelineRanker:
-    """The serving pipeline in process: entries imported like an upload (store → embed → FAISS index
-    → activate) into a scratch store, queries answered by the very ``Suggester`` the API uses.
+    """The serving pipeline in process: entries imported like an upload into a scratch store, queries
+    answered by the very pipeline the API uses, through its contract (``SuggestRequest`` →
+    ``SuggestResult``).
 
     ``rank`` asks for the full ranking (``min_confidence=0``: the evaluation, not the pipeline's
     ``suggest_threshold``, decides where to cut, which is what the coverage–precision curve needs)
-    and keeps the knowledge-base suggestions (not rules or intent templates). The confidence of a
-    suggestion is its calibrated ``confidence`` when the pipeline has one, else its ``score``.
-    ``context`` (earlier turns of the conversation) is passed on when the pipeline takes it.
+    and keeps the knowledge-base suggestions (not rules, quick phrases or intent templates), with their
+    calibrated ``confidence``. ``context`` (earlier turns of the conversation) is passed on.
     """
 
     name = "pipeline"
     uses_context = True
 
-    def __init__(self, runtime) -> None:
-        self.runtime = runtime
+    def __init__(self, served: EvalPipeline) -> None:
+        self.served = served
         self.shop_: str | None = None
         self.last_timings: dict[str, float] = {}
         self._fits = itertools.count(1)
-        params = inspect.signature(runtime.suggester.suggest).parameters
-        self._full_ranking = "min_confidence" in params
-        self._takes_context = "context" in params
 
     def fit(self, entries: Sequence[FaqEntry]) -> PipelineRanker:
-        rt = self.runtime
         shop = f"eval{next(self._fits)}"
-        import_entries(rt.store, rt.index_root, rt.encoder, shop, list(entries), source="smartreply eval",
-                       normalise=rt.suggester.normalise)
+        self.served.import_entries(shop, entries)
         self.shop_ = shop
-        rt.suggester.kb(shop)  # load (and fit the shop's reranker) now: that is part of fitting, not of a query
         return self
 
-    def suggest(self, query: str, k: int, context: Sequence[Any] | None = None):
+    def suggest(self, query: str, k: int, context: Sequence[Any] | None = None) -> list[Suggestion]:
         if self.shop_ is None:
             raise RuntimeError("PipelineRanker is not fitted; call fit(entries) first")
-        kwargs: dict[str, Any] = {}
-        if self._full_ranking:
-            kwargs["min_confidence"] = 0.0
-        if self._takes_context and context:
-            from service.ranking import SuggestContext, Turn
-
-            kwargs["context"] = SuggestContext(turns=[Turn(role=t.speaker, text=t.text) for t in context])
-        result = self.runtime.suggester.suggest(self.shop_, query, top_k=k, **kwargs)
+        turns = [Turn(role=t.speaker, text=t.text) for t in context] if context else []
+        result = self.served.pipeline.suggest(SuggestRequest(self.shop_, query, top_k=k, min_confidence=0.0,
+                                                             context=SuggestContext(turns=turns)))
         self.last_timings = result.timings_ms
-        return [s for s in result.suggestions if getattr(s, "source", "kb") == "kb" and s.entry_id is not None]
+        return [s for s in result.suggestions if s.source == "kb" and s.entry_id is not None]
 
     def rank(self, query: str, k: int, context: Sequence[Any] | None = None) -> list[tuple[str, float]]:
-        return [(s.entry_id, float(getattr(s, "confidence", s.score))) for s in self.suggest(query, k, context)]
+        return [(s.entry_id, float(s.confidence)) for s in self.suggest(query, k, context)]
 
     def operating_points(self) -> dict[str, float]:
         """The pipeline's own thresholds on its confidence (where the service would cut)."""
-        s = self.runtime.settings
-        return {name: float(getattr(s, name)) for name in ("suggest_threshold", "auto_reply_threshold")
-                if hasattr(s, name)}
+        options = self.served.pipeline.options
+        return {"suggest_threshold": float(options.suggest_threshold),
+                "auto_reply_threshold": float(options.auto_reply_threshold)}
 
     def config(self) -> dict:
-        s = self.runtime.settings
-        norm = self.runtime.suggester.normalise
+        p = self.served.pipeline
+        s = self.served.settings
+        norm = p.normalise
         signature = norm.signature() if hasattr(norm, "signature") else getattr(norm, "__name__", "?")
-        out = {"encoder": self.runtime.encoder.model_id, "encoder_backend": s.encoder_backend,
-               "onnx_precision": s.onnx_precision, "candidates": s.candidates, "normalise": signature,
-               "full_ranking": self._full_ranking, "context": self._takes_context}
-        options = getattr(self.runtime.suggester, "options", None)
-        if options is not None and is_dataclass(options):
-            out["options"] = asdict(options)
-        model = getattr(self.runtime.suggester, "intent_model", None)
-        if options is not None:
-            manifest = getattr(model, "manifest_", None) or {}
-            out["intent_model"] = manifest.get("data_sha256", "loaded") if model is not None else None
-        return out
+        model = p.intent_model
+        return {"encoder": p.encoder.model_id, "encoder_backend": s.encoder_backend,
+                "onnx_precision": s.onnx_precision, "candidates": p.candidates, "normalise": signature,
+                "full_ranking": True, "context": True, "options": asdict(p.options),
+                "intent_model": (getattr(model, "manifest_", None) or {}).get("data_sha256", "loaded")
+                if model is not None else None}
 
 
 def typed_options(spec: SystemSpec, allowed: dict[str, type]) -> dict[str, Any]:
@@ -318,7 +364,7 @@ def build_ranker(spec: SystemSpec, resources: Resources, *,
         typed_options(spec, {})
         return MostFrequentRanker(popularity)
     if spec.name == "pipeline":
-        return PipelineRanker(resources.runtime(spec.options))
+        return PipelineRanker(resources.pipeline(spec.options))
     raise EvalConfigError(f"unknown system {spec.name!r}; use one of {', '.join(RANKER_SYSTEMS)}")
 
 

@@ -26,12 +26,12 @@ import numpy as np
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
+from models.encoder import Encoder
 from models.errors import ItemNotFound, RequestNotFound
 from models.messages import M
 from models.normalize import understandable
 from models.privacy import mask_pii
 
-from .index import TextEncoder
 from .store import KbStore, feedback_events, suggestion_events
 
 __all__ = [
@@ -330,7 +330,7 @@ class EventLog:
         items.sort(key=lambda i: (-i.total, i.key))
         return items[:limit]
 
-    def unanswered(self, shop_id: str, encoder: TextEncoder, *, days: int, low_confidence: float,
+    def unanswered(self, shop_id: str, encoder: Encoder, *, days: int, low_confidence: float,
                    threshold: float = 0.8, normalise: Callable[[str], str] = lambda s: s, max_examples: int = 5,
                    now: float | None = None, max_messages: int = 5000,
                    covered: Collection[str] = ()) -> list[Cluster]:
@@ -373,7 +373,7 @@ class EventLog:
         clusters.sort(key=lambda c: (-c.count, c.id))
         return clusters
 
-    def cluster(self, shop_id: str, cluster_id: str, encoder: TextEncoder, **kwargs) -> Cluster:
+    def cluster(self, shop_id: str, cluster_id: str, encoder: Encoder, **kwargs) -> Cluster:
         for c in self.unanswered(shop_id, encoder, max_examples=50, **kwargs):
             if c.id == cluster_id:
                 return c

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from models.encoder import Encoder
 from models.errors import (
     ArtifactMismatch,
     ConfirmationRequired,
@@ -35,7 +36,6 @@ from models.messages import M, Msg
 from .artifacts import index_artifacts, load_version
 from .editing import EntryEdit, VersionDiff, diff_entries
 from .index import (
-    TextEncoder,
     build_index,
     derive_index,
     index_dir,
@@ -221,7 +221,7 @@ def check_removals(plan: UploadPlan, confirm_remove: int | None, limit: int) -> 
 def import_kb_file(
     store: KbStore,
     index_root: Path,
-    encoder: TextEncoder,
+    encoder: Encoder,
     shop_id: str,
     filename: str,
     data: bytes,
@@ -269,7 +269,7 @@ def import_kb_file(
 def import_entries(
     store: KbStore,
     index_root: Path,
-    encoder: TextEncoder,
+    encoder: Encoder,
     shop_id: str,
     entries: list[FaqEntry],
     *,
@@ -284,7 +284,7 @@ def import_entries(
                               base_version=base_version, normalise=normalise, progress=progress)
 
 
-def _import_locked(store: KbStore, index_root: Path, encoder: TextEncoder, shop_id: str, entries: list[FaqEntry], *,
+def _import_locked(store: KbStore, index_root: Path, encoder: Encoder, shop_id: str, entries: list[FaqEntry], *,
                    source: str | Msg, note: str | Msg, base_version: int | None,
                    normalise: Callable[[str], str], progress: Callable[[int, int], None] | None) -> ImportResult:
     started = time.perf_counter()
@@ -308,7 +308,7 @@ def _import_locked(store: KbStore, index_root: Path, encoder: TextEncoder, shop_
 def edit_kb(
     store: KbStore,
     index_root: Path,
-    encoder: TextEncoder,
+    encoder: Encoder,
     shop_id: str,
     apply: Callable[[list[FaqEntry]], EntryEdit],
     *,

@@ -19,17 +19,17 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
 
 import faiss
 import numpy as np
 
+from models.encoder import Encoder
 from models.errors import ArtifactMismatch, IndexDamaged, NotFound
 
 from .schema import FaqEntry, Phrasing
 
 __all__ = [
-    "TextEncoder", "ShopIndex", "build_index", "derive_index", "index_dir", "load_index", "save_index",
+    "Encoder", "ShopIndex", "build_index", "derive_index", "index_dir", "load_index", "save_index",
     "remove_index", "remove_orphans", "attach_graph", "hnsw_graph", "graph_nbytes", "PhrasingTable",
     "INDEX_FORMAT", "GRAPH_M",
 ]
@@ -42,15 +42,6 @@ INDEX_FORMAT = "smartreply-faq-index/1"
 # 0.966 for half the build time. efConstruction 40 is FAISS's default.
 GRAPH_M = 32
 GRAPH_EF_CONSTRUCTION = 40
-
-
-class TextEncoder(Protocol):
-    """What indexing needs from an encoder (``models.encoder.Encoder`` satisfies it)."""
-
-    model_id: str
-    dim: int
-
-    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray: ...
 
 
 class PhrasingTable(Sequence[Phrasing]):
@@ -158,7 +149,7 @@ def build_index(
     shop_id: str,
     version: int,
     entries: Sequence[FaqEntry],
-    encoder: TextEncoder,
+    encoder: Encoder,
     *,
     batch_size: int = 64,
     progress: Callable[[int, int], None] | None = None,
@@ -194,7 +185,7 @@ def derive_index(
     previous: ShopIndex,
     version: int,
     entries: Sequence[FaqEntry],
-    encoder: TextEncoder,
+    encoder: Encoder,
     *,
     batch_size: int = 64,
     normalise: Callable[[str], str] = lambda s: s,

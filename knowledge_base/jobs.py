@@ -20,12 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from models.encoder import Encoder
 from models.errors import ValidationProblem
 
 from .artifacts import index_artifacts
 from .editing import VersionDiff
 from .importer import ImportMode, UploadMode, check_removals, plan_upload, shop_lock
-from .index import TextEncoder, build_index, save_index
+from .index import build_index, save_index
 from .parsing import ParseLimits
 from .store import BuildJob, KbStore
 
@@ -83,7 +84,7 @@ def submit_import(store: KbStore, encoder_id: str, shop_id: str, filename: str, 
                            diff=plan.diff)
 
 
-def run_build_job(store: KbStore, index_root: Path, encoder: TextEncoder, job: BuildJob, *, worker: str,
+def run_build_job(store: KbStore, index_root: Path, encoder: Encoder, job: BuildJob, *, worker: str,
                   lease_seconds: float, normalise: Callable[[str], str] = lambda s: s) -> bool:
     """Build, save and activate a claimed job's version. Returns whether this worker finished it.
 
@@ -119,7 +120,7 @@ def run_build_job(store: KbStore, index_root: Path, encoder: TextEncoder, job: B
 class BuildWorker:
     """A daemon thread that claims and runs build jobs until ``stop()``; ``wake()`` skips the poll wait."""
 
-    def __init__(self, store: KbStore, index_root: Path, encoder: TextEncoder, *, lease_seconds: float = 60.0,
+    def __init__(self, store: KbStore, index_root: Path, encoder: Encoder, *, lease_seconds: float = 60.0,
                  poll_seconds: float = 1.0, max_attempts: int = 3, normalise: Callable[[str], str] = lambda s: s,
                  on_done: Callable[[BuildJob, bool], None] = lambda job, ok: None) -> None:
         self.store = store

@@ -30,11 +30,11 @@ import numpy as np
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from models.encoder import Encoder
 from models.errors import InvalidRequest, ItemNotFound
 from models.messages import M
 from models.privacy import mask_pii
 
-from .index import TextEncoder
 from .store import KbStore, learned_examples, shop_learning
 
 __all__ = ["LearnedExample", "LearnedLayer", "LearningBook", "STATUSES", "ORIGINS", "LEARNING_ACTIONS",
@@ -109,7 +109,7 @@ def _example(row) -> LearnedExample:  # noqa: ANN001 - a Row of learned_examples
 class LearningBook:
     """Storage and review of a shop's learned examples (SQLite or PostgreSQL, portable SQL)."""
 
-    def __init__(self, store: KbStore, encoder: TextEncoder, normalise: Callable[[str], str], *,
+    def __init__(self, store: KbStore, encoder: Encoder, normalise: Callable[[str], str], *,
                  max_chars: int = 500, on_change: Callable[[str], None] | None = None) -> None:
         self.store = store
         self.encoder = encoder

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from models.encoder import Encoder
 from models.errors import ItemNotFound
 from models.messages import M
 
@@ -36,7 +37,6 @@ from .importer import (
     import_kb_file,
     recover_interrupted_builds,
 )
-from .index import TextEncoder
 from .parsing import ParseLimits
 from .schema import FaqEntry, KbVersion
 from .store import KbStore
@@ -48,7 +48,7 @@ __all__ = ["KnowledgeBase"]
 class KnowledgeBase:
     store: KbStore
     index_root: Path
-    encoder: TextEncoder
+    encoder: Encoder
     limits: ParseLimits
     normalise: Callable[[str], str] = lambda s: s
     # Called with the shop id after its active version may have changed (import, edit, rollback):

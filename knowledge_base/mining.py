@@ -32,12 +32,12 @@ from typing import Literal
 
 import numpy as np
 
+from models.encoder import Encoder
 from models.errors import UploadError
 from models.privacy import mask_pii
 
 from .compliance import check_text
 from .export import export_faq
-from .index import TextEncoder
 from .parsing import ParseLimits, parse_kb_file
 from .schema import FaqEntry
 
@@ -308,7 +308,7 @@ def cluster_vectors(vectors: np.ndarray, threshold: float, method: str = "agglom
     return labels
 
 
-def _encode(encoder: TextEncoder, texts: list[str], normalise: Callable[[str], str], phase: str,
+def _encode(encoder: Encoder, texts: list[str], normalise: Callable[[str], str], phase: str,
             progress: Progress | None, batch_size: int = 64) -> np.ndarray:
     out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
     for start in range(0, len(texts), batch_size):
@@ -325,7 +325,7 @@ def _dedupe_key(text: str) -> str:
 
 def mine_faq(
     conversations: Sequence[Conversation],
-    encoder: TextEncoder,
+    encoder: Encoder,
     options: MiningOptions | None = None,
     *,
     normalise: Callable[[str], str] = lambda s: s,

@@ -24,11 +24,11 @@ from zoneinfo import available_timezones
 
 import numpy as np
 
+from models.encoder import Encoder
 from models.errors import InvalidItem, ItemExists, ItemNotFound, LimitExceeded, ValidationProblem
 from models.messages import M
 
 from .cells import cell_problems
-from .index import TextEncoder
 from .parsing import ParseLimits, compliance_problems
 from .rules import (
     DEFAULT_TIMEZONE,
@@ -62,7 +62,7 @@ class RuleBook:
     def __init__(
         self,
         store: KbStore,
-        encoder: TextEncoder,
+        encoder: Encoder,
         *,
         normalise: Callable[[str], str] = lambda s: s,
         limits: RuleLimits | None = None,
@@ -280,6 +280,12 @@ class RuleBook:
         if winner is not None and conversation_id:
             self.store.record_fire(shop_id, conversation_id, winner.rule.id, explanation.local_time)
         return revision, explanation
+
+    def fire(self, shop_id: str, message: str, *, at: datetime | None = None, conversation_id: str | None = None,
+             query_vector: np.ndarray | None = None) -> Rule | None:
+        """The rule that fires for ``message`` (``match``'s winner), if any: what the suggestion pipeline asks."""
+        _, explanation = self.match(shop_id, message, at, conversation_id, query_vector=query_vector)
+        return None if explanation.winner is None else explanation.winner.rule
 
 
 def _spec(item: dict[str, Any]) -> dict[str, Any]:

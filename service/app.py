@@ -32,7 +32,8 @@ from .api.errors import install_error_handlers
 from .api.openapi import install_openapi
 from .config import Settings
 from .observability import RequestMiddleware
-from .runtime import DEMO_SHOP_ID, Runtime
+from .demo_shop import DEMO_SHOP_ID
+from .runtime import Runtime
 
 __all__ = ["create_app"]
 
@@ -56,15 +57,15 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         logger.info("encoder %s (%s, %d-d) ready", encoder.model_id, runtime.settings.encoder_backend, encoder.dim)
         runtime.escalation_detector  # noqa: B018 - load the escalation model now (it warns here if it is missing)
         # A previous process killed mid-build left a `building` version: fail it, drop its files.
-        report = runtime.recover()
+        report = runtime.uploads.recover()
         for shop_id, version in report.failed:
             logger.warning("recovered: shop %s version %d was abandoned mid-build and is marked failed",
                            shop_id, version)
-        if runtime.uses_build_jobs:
+        if runtime.uploads.jobs:
             # Claim index builds queued by any replica (before the demo import, which waits for one).
-            runtime.build_worker.start()
+            runtime.uploads.worker.start()
         if demo:
-            result = runtime.ensure_demo_shop()
+            result = runtime.demo.ensure()
             if result is not None:
                 logger.info("demo shop loaded: version %d, %d entries, %d phrasings",
                             result.version, result.entries, result.phrasings)

@@ -160,29 +160,31 @@ def measure_first_load(work: Path, entries: tuple[int, ...] = (50, 500), trials:
     on disk; in process, median of ``trials``. The capacity model's derive cost (docs/scaling.md)."""
     import statistics
 
-    from service.config import Settings
-    from service.runtime import Runtime
+    from service.pipeline import Settings, encoder_from
 
-    runtime = Runtime(Settings(data_dir=work / "first-load"))
+    from ..systems import EvalPipeline
+
+    settings = Settings(data_dir=work / "first-load")
+    served = EvalPipeline.create(settings, encoder_from(settings))
     out = []
     try:
         for n in entries:
             sid = f"f{n}"
-            runtime.import_file(sid, "faq.csv", shop_csv_bytes(generate_shop(sid, n, 4, seed=seed)))
-            folder = next((runtime.index_root / sid).iterdir())
+            served.kb.import_file(sid, "faq.csv", shop_csv_bytes(generate_shop(sid, n, 4, seed=seed)))
+            folder = next((served.pipeline.index_root / sid).iterdir())
             first, again = [], []
             for _ in range(trials):
                 for derived in [*folder.glob("ranker.*"), *folder.glob("lexicon.*")]:
                     derived.unlink()
                 for times in (first, again):
-                    suggester = runtime._new_suggester(memory_budget=1)
+                    pipeline = served.fresh_pipeline(memory_budget=1)
                     started = time.perf_counter()
-                    suggester.kb(sid)
+                    pipeline.kb(sid)
                     times.append(1000 * (time.perf_counter() - started))
             out.append({"phrasings": 4 * n, "first_load_ms": round(statistics.median(first), 1),
                         "disk_load_ms": round(statistics.median(again), 1)})
     finally:
-        runtime.close()
+        served.close()
     return out
 
 

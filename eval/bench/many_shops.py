@@ -3,7 +3,7 @@
 One run:
 
 1. **Build** ``shops`` generated shops of ``entries`` entries each through the product's own import
-   path (``Runtime.import_file``: validation, SQLite, FAISS index, the reranker fitted and its weights
+   path (``KnowledgeBase.import_file``: validation, SQLite, FAISS index, the reranker fitted and its weights
    cached), in ``build_processes`` processes. The shops are drawn from the same templates, so their
    phrasings repeat across shops (~19k distinct texts for any number of shops): each build process
    encodes a text once and reuses the vector (``MemoEncoder``), which makes 1,000 shops a 15-minute
@@ -34,6 +34,8 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+
+from models.encoder import Encoder
 
 from .load import run_load
 from .servers import free_port, memory_of, running_process, work_folder
@@ -66,7 +68,7 @@ def shop_ids(n: int) -> list[str]:
 class MemoEncoder:
     """The real encoder, encoding each distinct text once (the generated shops share their phrasings)."""
 
-    def __init__(self, encoder) -> None:  # noqa: ANN001 - any TextEncoder
+    def __init__(self, encoder) -> None:  # noqa: ANN001 - any Encoder
         self.encoder = encoder
         self.model_id = encoder.model_id
         self.dim = encoder.dim
@@ -86,24 +88,24 @@ def _build_part(data_dir: str, ids: list[str], built: list[str], entries: int, p
     """One build process: import ``ids`` through the product's import path, and load each of the
     ``built`` shops once so the derived files of this code version (reranker weights, gram tables,
     search graph) exist before the cold phase measures loading; returns its seconds."""
-    from service.config import Settings
-    from service.runtime import Runtime
+    from service.pipeline import Settings, encoder_from, warm
+
+    from ..systems import EvalPipeline
 
     started = time.perf_counter()
     # A 1-byte budget: the warm-up after each import loads one shop and drops the one before.
-    runtime = Runtime(Settings(data_dir=Path(data_dir), index_memory_budget_bytes=1))
+    settings = Settings(data_dir=Path(data_dir), index_memory_budget_bytes=1)
+    served = EvalPipeline.create(settings, MemoEncoder(encoder_from(settings)))
     try:
-        runtime.encoder = MemoEncoder(runtime.encoder)
-        runtime.suggester  # noqa: B018 - created now, so each import warms its version (fits the ranker)
         for shop_id in ids:
             shop = generate_shop(shop_id, entries, phrasings, seed=seed)
-            runtime.import_file(shop_id, "faq.csv", shop_csv_bytes(shop))
-        failed = [w for w in runtime.warm(built) if w.error is not None]
+            served.kb.import_file(shop_id, "faq.csv", shop_csv_bytes(shop))  # warms the version (fits the ranker)
+        failed = [w for w in warm(served.fresh_pipeline(memory_budget=1).shops, built) if w.error is not None]
         if failed:
             raise RuntimeError(f"{len(failed)} built shops could not be loaded, e.g. {failed[0].shop_id}: "
                                f"{failed[0].error}")
     finally:
-        runtime.close()
+        served.close()
     return time.perf_counter() - started
 
 

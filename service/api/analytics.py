@@ -9,11 +9,9 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from knowledge_base.analytics import AgentAdoption, Cluster
-from knowledge_base.schema import FaqEntry
-from models.errors import NotFound
 from models.messages import M
 
-from .deps import AdminShop, ItemId, Lang, RuntimeDep
+from .deps import AdminShop, EventsDep, ItemId, Lang, UnansweredDep
 from .kb import _edit
 from .openapi import error_responses
 from .schemas import EntryEditResponse, JsonInt, MessagePublic
@@ -122,13 +120,6 @@ class AddAsSimilar(BaseModel):
     days: JsonInt = Field(7, ge=1, le=90, description="The window the cluster was listed with.")
 
 
-def _active_entries(runtime, shop_id: str) -> tuple[int | None, list[FaqEntry]]:  # noqa: ANN001
-    try:
-        return runtime.kb.entries(shop_id)
-    except NotFound:
-        return None, []
-
-
 def _adoption(a: AgentAdoption) -> AdoptionPublic:
     return AdoptionPublic(agent_id=a.agent_id, feedback=a.feedback, accepted=a.accepted, edited=a.edited,
                           ignored=a.ignored, own_reply=a.own_reply, adoption_rate=a.adoption_rate,
@@ -148,80 +139,63 @@ def _cluster(c: Cluster, questions: dict[str, str], threshold: float, lang: str)
                                      for e, n in c.entry_counts if e in questions])
 
 
-def _unanswered_kwargs(runtime, days: int, entries: list[FaqEntry] = ()) -> dict:  # noqa: ANN001
-    s = runtime.settings
-    normalise = runtime.kb.normalise
-    return {"days": days, "low_confidence": s.unanswered_confidence, "threshold": s.unanswered_cluster_threshold,
-            "normalise": normalise, "covered": {normalise(p) for e in entries for p in e.phrasings}}
-
-
 @router.get("/hot-questions", response_model=HotQuestions, responses=_ERRORS)
-def hot_questions(shop_id: AdminShop, runtime: RuntimeDep, days: int = Days,
+def hot_questions(shop_id: AdminShop, events: EventsDep, review: UnansweredDep, days: int = Days,
                   by: Literal["entry", "intent"] = Query("entry", description="Group by FAQ entry or by intent."),
                   bucket: Literal["day", "hour"] = Query("day", description="Series bucket (UTC)."),
                   limit: int = Query(20, ge=1, le=200)) -> HotQuestions:
     """What buyers ask most (the best suggestion's entry, or its intent / category), per day or hour,
     with the trend against the previous window."""
-    _, entries = _active_entries(runtime, shop_id)
+    _, entries = review.active_entries(shop_id)
     labels = {e.id: e.question for e in entries} if by == "entry" else {e.id: e.category for e in entries}
-    items = runtime.events.hot_questions(shop_id, days=days, by=by, bucket=bucket, labels=labels, limit=limit)
+    items = events.hot_questions(shop_id, days=days, by=by, bucket=bucket, labels=labels, limit=limit)
     return HotQuestions(shop_id=shop_id, days=days, by=by, bucket=bucket, data=[
         HotItemPublic(key=i.key, label=i.label, total=i.total, previous_total=i.previous_total, trend=i.trend,
                       series=[BucketCount(bucket=b, count=n) for b, n in i.series]) for i in items])
 
 
 @router.get("/unanswered", response_model=Unanswered, responses=_ERRORS)
-def unanswered(shop_id: AdminShop, runtime: RuntimeDep, lang: Lang, days: int = Days) -> Unanswered:
+def unanswered(shop_id: AdminShop, review: UnansweredDep, lang: Lang, days: int = Days) -> Unanswered:
     """Messages the knowledge base did not answer (low confidence, or the agent ignored every suggestion /
     wrote its own reply), clustered by meaning, biggest cluster first, each with why it is listed and the
     entries suggested for it. A message the active version now has as a phrasing is answered: not listed."""
-    _, entries = _active_entries(runtime, shop_id)
-    clusters = runtime.events.unanswered(shop_id, runtime.encoder, **_unanswered_kwargs(runtime, days, entries))
+    clusters, entries = review.clusters(shop_id, days)
     questions = {e.id: e.question for e in entries}
     return Unanswered(shop_id=shop_id, days=days, data=[
-        _cluster(c, questions, runtime.settings.unanswered_confidence, lang) for c in clusters])
+        _cluster(c, questions, review.low_confidence, lang) for c in clusters])
 
 
 @router.post("/unanswered/{cluster_id}/add-as-entry", status_code=status.HTTP_201_CREATED,
              response_model=EntryEditResponse, responses=_ERRORS)
-def add_as_entry(shop_id: AdminShop, cluster_id: ItemId, body: AddAsEntry, runtime: RuntimeDep,
+def add_as_entry(shop_id: AdminShop, cluster_id: ItemId, body: AddAsEntry, review: UnansweredDep,
                  lang: Lang) -> EntryEditResponse:
     """A new FAQ entry from a cluster: its question (default the latest message), the cluster's other
     messages as 相似问, and the answer given. Makes a new KB version."""
-    cluster = runtime.events.cluster(shop_id, cluster_id, runtime.encoder,
-                                     **_unanswered_kwargs(runtime, body.days, _active_entries(runtime, shop_id)[1]))
-    question = body.question or cluster.examples[0]
-    similar = [m for m in cluster.examples if m != question][: runtime.settings.max_similar_per_entry]
-    return _edit(runtime.kb.add_entry(shop_id, question=question, answers=[body.answer], similar=similar,
-                                      category=body.category), lang)
+    return _edit(review.add_as_entry(shop_id, cluster_id, days=body.days, answer=body.answer, question=body.question,
+                                     category=body.category), lang)
 
 
 @router.post("/unanswered/{cluster_id}/add-as-similar", response_model=EntryEditResponse, responses=_ERRORS)
-def add_as_similar(shop_id: AdminShop, cluster_id: ItemId, body: AddAsSimilar, runtime: RuntimeDep,
+def add_as_similar(shop_id: AdminShop, cluster_id: ItemId, body: AddAsSimilar, review: UnansweredDep,
                    lang: Lang) -> EntryEditResponse:
     """Add a cluster's messages as 相似问 of an existing entry. Makes a new KB version."""
-    cluster = runtime.events.cluster(shop_id, cluster_id, runtime.encoder,
-                                     **_unanswered_kwargs(runtime, body.days, _active_entries(runtime, shop_id)[1]))
-    _, entry = runtime.kb.entry(shop_id, body.entry_id)
-    similar = list(entry.similar) + [m for m in cluster.examples if m not in entry.similar and m != entry.question]
-    return _edit(runtime.kb.update_entry(shop_id, body.entry_id,
-                                         {"similar": similar[: runtime.settings.max_similar_per_entry]}), lang)
+    return _edit(review.add_as_similar(shop_id, cluster_id, days=body.days, entry_id=body.entry_id), lang)
 
 
 @router.get("/adoption", response_model=Adoption, responses=_ERRORS)
-def adoption(shop_id: AdminShop, runtime: RuntimeDep, days: int = Days) -> Adoption:
+def adoption(shop_id: AdminShop, events: EventsDep, days: int = Days) -> Adoption:
     """Suggestion adoption and edit rates, overall and per agent; median time to reply with vs without."""
-    r = runtime.events.adoption(shop_id, days=days)
+    r = events.adoption(shop_id, days=days)
     return Adoption(shop_id=shop_id, days=days, suggestions=r.suggestions, overall=_adoption(r.overall),
                     agents=[_adoption(a) for a in r.agents], median_ms_with_suggestion=r.median_ms_with_suggestion,
                     median_ms_without_suggestion=r.median_ms_without_suggestion)
 
 
 @router.get("/entries", response_model=EntryHitsList, responses=_ERRORS)
-def entry_hits(shop_id: AdminShop, runtime: RuntimeDep, days: int = Days) -> EntryHitsList:
+def entry_hits(shop_id: AdminShop, events: EventsDep, review: UnansweredDep, days: int = Days) -> EntryHitsList:
     """Hit counts of every entry of the active version (zeros included: entries nobody needs)."""
-    version, entries = _active_entries(runtime, shop_id)
-    hits = runtime.events.entry_hits(shop_id, [(e.id, e.question) for e in entries], days=days)
+    version, entries = review.active_entries(shop_id)
+    hits = events.entry_hits(shop_id, [(e.id, e.question) for e in entries], days=days)
     return EntryHitsList(shop_id=shop_id, days=days, kb_version=version, data=[
         EntryHitsPublic(entry_id=h.entry_id, question=h.question, top1=h.top1, shown=h.shown, used=h.used)
         for h in hits])

@@ -9,7 +9,7 @@ from knowledge_base.compliance import check_text
 from models.errors import InvalidRequest
 from models.messages import M, render
 
-from .deps import AnyKey, Lang, RuntimeDep
+from .deps import AnyKey, Lang, SettingsDep
 from .schemas import setting_limit
 
 router = APIRouter(prefix="/v1/compliance", tags=["compliance"])
@@ -35,10 +35,10 @@ class ComplianceResponse(BaseModel):
 
 
 @router.post("/check", response_model=ComplianceResponse)
-def check(body: ComplianceRequest, runtime: RuntimeDep, caller: AnyKey, lang: Lang) -> ComplianceResponse:
+def check(body: ComplianceRequest, settings: SettingsDep, caller: AnyKey, lang: Lang) -> ComplianceResponse:
     """Say whether a text may be sent, and which spans break which rule."""
-    if len(body.text) > runtime.settings.max_answer_chars:
-        raise InvalidRequest(M("request.too_long", field="text", limit=runtime.settings.max_answer_chars))
+    if len(body.text) > settings.max_answer_chars:
+        raise InvalidRequest(M("request.too_long", field="text", limit=settings.max_answer_chars))
     result = check_text(body.text)
     return ComplianceResponse(allowed=result.allowed, reason=result.reason(lang), violations=[
         ViolationPublic(kind=v.kind, start=v.start, end=v.end, matched=v.matched,

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from models.errors import Forbidden
 from models.messages import M
 
-from .deps import RuntimeDep
+from .deps import DemoDep
 from .schemas import DemoKeys, ErrorResponse
 
 router = APIRouter(tags=["demo"])
@@ -35,12 +35,12 @@ def _host_of(header: str) -> str:
 
 
 @router.get("/v1/demo/keys", response_model=DemoKeys, responses={403: {"model": ErrorResponse}})
-def demo_keys(request: Request, runtime: RuntimeDep) -> DemoKeys:
+def demo_keys(request: Request, demo: DemoDep) -> DemoKeys:
     """The demo shop's agent and admin keys (``serve --demo`` only). Both the connection and the Host the
     browser asked for must be loopback: a page from another site that resolves its name to 127.0.0.1
     (DNS rebinding) sends its own Host and is refused."""
     client = request.client.host if request.client else ""
     if not (_loopback(client) and _loopback(_host_of(request.headers.get("host", "")))):
         raise Forbidden(M("auth.demo_only"))
-    keys = runtime.ensure_demo_keys()
+    keys = demo.ensure_keys()
     return DemoKeys(shop_id=keys["shop_id"], agent=keys["agent"], admin=keys["admin"])

@@ -13,14 +13,35 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 
-from knowledge_base.keys import ApiKey, matches_secret
+from knowledge_base.analytics import EventLog
+from knowledge_base.desk import DeskLog
+from knowledge_base.keys import ApiKey, KeyRing, matches_secret
+from knowledge_base.learned_review import LearnedReview
+from knowledge_base.learning import LearningBook
+from knowledge_base.manager import KnowledgeBase
+from knowledge_base.quick_phrases import QuickPhraseBook
+from knowledge_base.routing import RoutingBook
+from knowledge_base.rulebook import RuleBook
+from knowledge_base.shop_settings import ShopSettingsBook
+from knowledge_base.store import KbStore
+from knowledge_base.unanswered import UnansweredReview
+from knowledge_base.uploads import Uploads
+from models.encoder import Encoder
 from models.errors import Forbidden, RateLimited, Unauthorized
 from models.messages import M, pick_language
 
+from ..config import Settings
+from ..demo_shop import DemoShop
+from ..observability import Metrics
+from ..pipeline import Suggester, SuggestionLog
+from ..pipeline.desk import EscalationCheck
 from ..runtime import Runtime
 
-__all__ = ["RuntimeDep", "ShopId", "EntryId", "ItemId", "get_runtime", "AgentShop", "AdminShop", "Operator",
-           "AnyKey", "Caller", "OPERATOR", "VersionNo", "MAX_NUMBER", "Lang"]
+__all__ = ["ShopId", "EntryId", "ItemId", "get_runtime", "AgentShop", "AdminShop", "Operator",
+           "AnyKey", "Caller", "OPERATOR", "VersionNo", "MAX_NUMBER", "Lang", "SettingsDep", "PipelineDep",
+           "SuggestionsDep", "KbDep", "UploadsDep", "QuickPhrasesDep", "RulesDep", "RoutingDep", "LearningDep",
+           "LearnedReviewDep", "KeysDep", "EventsDep", "DeskDep", "MetricsDep", "EncoderDep", "EscalationDep",
+           "DemoDep", "StoreDep", "RuntimeDep", "ShopSettingsDep", "UnansweredDep"]
 
 
 # The dependencies below are ``async def``: FastAPI runs a sync dependency in the thread pool, and
@@ -30,7 +51,63 @@ async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
+# The whole composition root: for the dependencies below and the health route's draining flag only;
+# a route asks for the parts it uses.
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def _part(name: str):  # noqa: ANN202 - a dependency
+    async def part(request: Request):  # noqa: ANN202
+        return getattr(request.app.state.runtime, name)
+
+    part.__name__ = f"get_{name}"
+    return part
+
+
+# One getter and one alias per part a route may need; a test replaces a part with
+# ``app.dependency_overrides[deps.get_<part>] = lambda: replacement``.
+get_settings = _part("settings")
+get_suggester = _part("suggester")
+get_suggestions = _part("suggestions")
+get_kb = _part("kb")
+get_uploads = _part("uploads")
+get_quick_phrases = _part("quick_phrases")
+get_rules = _part("rules")
+get_routing = _part("routing")
+get_learning = _part("learning")
+get_learned_review = _part("learned_review")
+get_keys = _part("keys")
+get_events = _part("events")
+get_desk = _part("desk")
+get_metrics = _part("metrics")
+get_encoder = _part("encoder")
+get_escalation_check = _part("escalation_check")
+get_demo = _part("demo")
+get_store = _part("store")
+get_shop_settings = _part("shop_settings")
+get_unanswered = _part("unanswered")
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+PipelineDep = Annotated[Suggester, Depends(get_suggester)]  # the suggestion pipeline
+SuggestionsDep = Annotated[SuggestionLog, Depends(get_suggestions)]  # the pipeline + analytics + learning
+KbDep = Annotated[KnowledgeBase, Depends(get_kb)]
+UploadsDep = Annotated[Uploads, Depends(get_uploads)]
+QuickPhrasesDep = Annotated[QuickPhraseBook, Depends(get_quick_phrases)]
+RulesDep = Annotated[RuleBook, Depends(get_rules)]
+RoutingDep = Annotated[RoutingBook, Depends(get_routing)]
+LearningDep = Annotated[LearningBook, Depends(get_learning)]
+LearnedReviewDep = Annotated[LearnedReview, Depends(get_learned_review)]
+KeysDep = Annotated[KeyRing, Depends(get_keys)]
+EventsDep = Annotated[EventLog, Depends(get_events)]
+DeskDep = Annotated[DeskLog, Depends(get_desk)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+EncoderDep = Annotated[Encoder, Depends(get_encoder)]
+EscalationDep = Annotated[EscalationCheck, Depends(get_escalation_check)]
+DemoDep = Annotated[DemoShop, Depends(get_demo)]
+ShopSettingsDep = Annotated[ShopSettingsBook, Depends(get_shop_settings)]
+UnansweredDep = Annotated[UnansweredReview, Depends(get_unanswered)]
+# The shop registry (does the shop exist, its build jobs): the repository itself.
+StoreDep = Annotated[KbStore, Depends(get_store)]
 
 
 async def get_language(request: Request) -> str:

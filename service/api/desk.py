@@ -12,12 +12,12 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from knowledge_base.cells import csv_bytes
-from knowledge_base.desk import AgentPerformance, DeskEvent, PerformanceReport
-from knowledge_base.routing import HANDOFF_INTENT, KeywordRoute, RoutingTable, table_to_spec
+from knowledge_base.desk import AgentPerformance, DeskEvent, DeskLog, PerformanceReport
+from knowledge_base.routing import HANDOFF_INTENT, KeywordRoute, RoutingBook, RoutingTable, table_to_spec
 from models.errors import InvalidRequest
 from models.messages import M
 
-from .deps import AdminShop, AgentShop, RuntimeDep
+from .deps import AdminShop, AgentShop, DeskDep, RoutingDep, StoreDep
 from .schemas import ErrorResponse, IsoDateTime, JsonNumber
 
 router = APIRouter(prefix="/v1/shops/{shop_id}", tags=["desk: routing, conversations, performance"])
@@ -54,37 +54,35 @@ class RoutingTablePublic(RoutingTableIn):
     platform_intents: list[str] = Field(description="Intents a rule may name (the platform intent model's).")
 
 
-def _table_public(shop_id: str, runtime, table: RoutingTable, is_default: bool, updated_at) -> RoutingTablePublic:  # noqa: ANN001
+def _table_public(shop_id: str, routing: RoutingBook) -> RoutingTablePublic:
+    table, is_default, updated_at = routing.stored(shop_id)
     return RoutingTablePublic(shop_id=shop_id, is_default=is_default, updated_at=updated_at,
-                              platform_intents=runtime.routing.intents or [], **table_to_spec(table))
+                              platform_intents=routing.intents or [], **table_to_spec(table))
 
 
 @router.get("/routing", response_model=RoutingTablePublic, responses=_ERRORS)
-def get_routing(shop_id: AdminShop, runtime: RuntimeDep) -> RoutingTablePublic:
+def get_routing(shop_id: AdminShop, routing: RoutingDep) -> RoutingTablePublic:
     """The shop's routing table (the defaults until one is saved; docs/desk.md lists them)."""
-    table, is_default, updated_at = runtime.routing.stored(shop_id)
-    return _table_public(shop_id, runtime, table, is_default, updated_at)
+    return _table_public(shop_id, routing)
 
 
 @router.put("/routing", response_model=RoutingTablePublic, responses=_ERRORS)
-def put_routing(shop_id: AdminShop, body: RoutingTableIn, runtime: RuntimeDep) -> RoutingTablePublic:
+def put_routing(shop_id: AdminShop, body: RoutingTableIn, routing: RoutingDep) -> RoutingTablePublic:
     """Replace the routing table (checked as a whole: every problem is listed and nothing changes)."""
     table = RoutingTable(groups=tuple(body.groups), default_group=body.default_group,
                          handoff_group=body.handoff_group, escalation_group=body.escalation_group,
                          intents=body.intents, categories=body.categories,
                          keywords=tuple(KeywordRoute(tuple(k.keywords), k.group) for k in body.keywords),
                          min_intent_confidence=body.min_intent_confidence)
-    runtime.routing.replace(shop_id, table)
-    stored, is_default, updated_at = runtime.routing.stored(shop_id)
-    return _table_public(shop_id, runtime, stored, is_default, updated_at)
+    routing.replace(shop_id, table)
+    return _table_public(shop_id, routing)
 
 
 @router.delete("/routing", response_model=RoutingTablePublic, responses=_ERRORS)
-def reset_routing(shop_id: AdminShop, runtime: RuntimeDep) -> RoutingTablePublic:
+def reset_routing(shop_id: AdminShop, routing: RoutingDep) -> RoutingTablePublic:
     """Back to the default table."""
-    runtime.routing.reset(shop_id)
-    table, is_default, updated_at = runtime.routing.stored(shop_id)
-    return _table_public(shop_id, runtime, table, is_default, updated_at)
+    routing.reset(shop_id)
+    return _table_public(shop_id, routing)
 
 
 # -- events from the agent UI ---------------------------------------------------------------------
@@ -120,11 +118,11 @@ def _epoch(value: datetime) -> float:
 
 
 @router.post("/events", response_model=EventsRecorded, responses=_ERRORS)
-def post_events(shop_id: AgentShop, body: EventBatch | EventIn, runtime: RuntimeDep) -> EventsRecorded:
+def post_events(shop_id: AgentShop, body: EventBatch | EventIn, desk: DeskDep) -> EventsRecorded:
     """Record what happened in conversations (one event, or ``{"events": [...]}``, up to 100): the
     conversation states and the performance report are computed from these and nothing else."""
     events = body.events if isinstance(body, EventBatch) else [body]
-    result = runtime.desk.record(shop_id, [
+    result = desk.record(shop_id, [
         DeskEvent(event_id=e.event_id, type=e.type, at=_epoch(e.at), conversation_id=e.conversation_id,
                   agent_id=e.agent_id, request_id=e.request_id,
                   message_at=_epoch(e.message_at) if e.message_at else None, action=e.action) for e in events])
@@ -172,14 +170,14 @@ def _day(ts: float) -> str:
 
 
 @router.get("/conversations", response_model=ConversationList, responses=_ERRORS)
-def conversations(shop_id: AgentShop, runtime: RuntimeDep,
+def conversations(shop_id: AgentShop, desk: DeskDep, store: StoreDep,
                   state: Literal["waiting", "replied", "closed"] | None = Query(None, description="Only this state."),
                   agent_id: str | None = Query(None, max_length=64, description="Only this agent's."),
                   limit: int = Query(200, ge=1, le=1000)) -> ConversationList:
     """Conversations with events within the reply deadline (plus a day), with their state and wait."""
-    runtime.store.require_shop(shop_id)
+    store.require_shop(shop_id)
     now = time.time()
-    targets, items = runtime.desk.conversations(shop_id, now=now, agent_id=agent_id, limit=100_000)
+    targets, items = desk.conversations(shop_id, now=now, agent_id=agent_id, limit=100_000)
     counts = {s: sum(1 for c in items if c.state == s) for s in ("waiting", "replied", "closed")}
     if state is not None:
         items = [c for c in items if c.state == state]
@@ -248,16 +246,16 @@ def _agent(a: AgentPerformance) -> AgentPerformancePublic:
     return AgentPerformancePublic(**vars(a))
 
 
-def _report(runtime, shop_id: str, days, since, until) -> PerformanceReport:  # noqa: ANN001
+def _report(desk: DeskLog, shop_id: str, days, since, until) -> PerformanceReport:  # noqa: ANN001
     start, end = _window(days, since, until)
-    return runtime.desk.performance(shop_id, since=start, until=end)
+    return desk.performance(shop_id, since=start, until=end)
 
 
 @router.get("/performance", response_model=PerformanceResponse, responses=_ERRORS)
-def performance(shop_id: AdminShop, runtime: RuntimeDep, days: int | None = Days, since: IsoDateTime | None = Since,
+def performance(shop_id: AdminShop, desk: DeskDep, days: int | None = Days, since: IsoDateTime | None = Since,
                 until: IsoDateTime | None = Until) -> PerformanceResponse:
     """客服绩效 per agent over the window, from the desk events and the feedback the agent UI reported."""
-    r = _report(runtime, shop_id, days, since, until)
+    r = _report(desk, shop_id, days, since, until)
     return PerformanceResponse(shop_id=shop_id, since=_dt(r.since), until=_dt(r.until),
                                first_response_target_seconds=r.targets.first_response_seconds,
                                overall=_agent(r.overall), agents=[_agent(a) for a in r.agents])
@@ -278,12 +276,12 @@ CSV_COLUMNS = [  # (field, zh header, en header)
 
 @router.get("/performance/export", responses={200: {"content": {"text/csv": {}}}, **_ERRORS},
             response_class=Response)
-def performance_export(shop_id: AdminShop, runtime: RuntimeDep, days: int | None = Days,
+def performance_export(shop_id: AdminShop, desk: DeskDep, days: int | None = Days,
                        since: IsoDateTime | None = Since, until: IsoDateTime | None = Until,
                        accept_language: Annotated[str | None, Header()] = None) -> Response:
     """The performance report as CSV (UTF-8 with BOM, for Excel), one row per agent and a total row;
     headers in Chinese, or English when the client asks for it (Accept-Language)."""
-    r = _report(runtime, shop_id, days, since, until)
+    r = _report(desk, shop_id, days, since, until)
     english = (accept_language or "").lower().startswith("en")
     rows = []
     for a in [*r.agents, r.overall]:
@@ -340,10 +338,10 @@ AnalyticsDays = Query(7, ge=1, le=90, description="The window: the last N days."
 
 @router.get("/analytics/routing", response_model=RoutingAnalytics, responses=_ERRORS,
             tags=["feedback and analytics"])
-def routing_analytics(shop_id: AdminShop, runtime: RuntimeDep, days: int = AnalyticsDays) -> RoutingAnalytics:
+def routing_analytics(shop_id: AdminShop, desk: DeskDep, store: StoreDep, days: int = AnalyticsDays) -> RoutingAnalytics:
     """Suggestion requests per day and group, and which rule routed them."""
-    runtime.store.require_shop(shop_id)
-    r = runtime.desk.routing_counts(shop_id, days=days)
+    store.require_shop(shop_id)
+    r = desk.routing_counts(shop_id, days=days)
     return RoutingAnalytics(shop_id=shop_id, days=days, requests=r.requests,
                             series=[DayCountPublic(**vars(c)) for c in r.series], by_group=r.by_group,
                             by_reason=r.by_reason)
@@ -351,10 +349,10 @@ def routing_analytics(shop_id: AdminShop, runtime: RuntimeDep, days: int = Analy
 
 @router.get("/analytics/escalations", response_model=EscalationAnalytics, responses=_ERRORS,
             tags=["feedback and analytics"])
-def escalation_analytics(shop_id: AdminShop, runtime: RuntimeDep, days: int = AnalyticsDays) -> EscalationAnalytics:
+def escalation_analytics(shop_id: AdminShop, desk: DeskDep, store: StoreDep, days: int = AnalyticsDays) -> EscalationAnalytics:
     """Escalated requests per day and level, per reason, and the intents that escalate most."""
-    runtime.store.require_shop(shop_id)
-    r = runtime.desk.escalation_counts(shop_id, days=days)
+    store.require_shop(shop_id)
+    r = desk.escalation_counts(shop_id, days=days)
     return EscalationAnalytics(
         shop_id=shop_id, days=days, requests=r.requests, escalated=r.escalated,
         series=[DayCountPublic(**vars(c)) for c in r.series], by_level=r.by_level, by_reason=r.by_reason,

@@ -7,7 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from .deps import AgentShop, RuntimeDep
+from .deps import AgentShop, SuggestionsDep
 from .openapi import error_responses
 from .schemas import int_range
 
@@ -39,9 +39,9 @@ class FeedbackCreated(BaseModel):
 
 @router.post("/feedback", status_code=status.HTTP_201_CREATED, response_model=FeedbackCreated,
              responses=error_responses(404, 422))
-def post_feedback(shop_id: AgentShop, body: FeedbackIn, runtime: RuntimeDep) -> FeedbackCreated:
+def post_feedback(shop_id: AgentShop, body: FeedbackIn, suggestions: SuggestionsDep) -> FeedbackCreated:
     """Record what the agent did with suggestion request ``request_id`` (404 if this shop never made it)."""
-    fb, learned = runtime.record_feedback(shop_id, **body.model_dump())
+    fb, learned = suggestions.record_feedback(shop_id, **body.model_dump())
     return FeedbackCreated(id=fb.id, request_id=fb.request_id,
                            learned_example_id=learned.id if learned is not None else None,
                            learned_status=learned.status if learned is not None else None)

@@ -16,7 +16,18 @@ from knowledge_base.store import BuildJob
 from models.errors import InvalidRequest
 from models.messages import M, Msg
 
-from .deps import MAX_NUMBER, AdminShop, EntryId, Lang, RuntimeDep, VersionNo
+from .deps import (
+    MAX_NUMBER,
+    AdminShop,
+    EntryId,
+    KbDep,
+    Lang,
+    LearningDep,
+    SettingsDep,
+    StoreDep,
+    UploadsDep,
+    VersionNo,
+)
 from .openapi import SPREADSHEET_OK, error_responses
 from .schemas import (
     BuildJobPublic,
@@ -110,7 +121,7 @@ def _job(job: BuildJob) -> BuildJobPublic:
                         202: {"model": BuildJobPublic,
                               "description": "Queued (wait=false, when builds run as jobs)."}})
 def upload_kb(
-    shop_id: AdminShop, runtime: RuntimeDep, lang: Lang,
+    shop_id: AdminShop, uploads: UploadsDep, kb: KbDep, settings: SettingsDep, store: StoreDep, lang: Lang,
     file: UploadFile = File(description="FAQ as .xlsx, .csv (UTF-8 or GBK), .json or .jsonl"),
     mode: UploadModeParam = Query("replace", description="replace: the file becomes the whole FAQ (entries not in "
                                   "it are removed); merge: entries are added and updated by id, every other entry "
@@ -136,20 +147,20 @@ def upload_kb(
     version (200, ``no_changes``). Preview first with ``dry_run=true``.
     """
     upload_mode, on_error = _modes(mode, on_error)
-    filename, data = read_upload(file, runtime.settings.max_upload_bytes)
+    filename, data = read_upload(file, settings.max_upload_bytes)
     if dry_run:
-        preview = _preview(shop_id, runtime.kb.preview_file(shop_id, filename, data, mode=on_error,
+        preview = _preview(shop_id, kb.preview_file(shop_id, filename, data, mode=on_error,
                                                             upload_mode=upload_mode),
-                           runtime.settings.upload_confirm_remove_over, lang)
+                           settings.upload_confirm_remove_over, lang)
         return JSONResponse(status_code=status.HTTP_200_OK, content=preview.model_dump(mode="json"))
-    if not wait and runtime.uses_build_jobs:
-        submitted = runtime.submit_file(shop_id, filename, data, mode=on_error, upload_mode=upload_mode,
+    if not wait and uploads.jobs:
+        submitted = uploads.submit_file(shop_id, filename, data, mode=on_error, upload_mode=upload_mode,
                                         confirm_remove=confirm_remove)
         if not submitted.no_changes:
-            job = runtime.store.get_build_job(shop_id, submitted.job_id)
+            job = store.get_build_job(shop_id, submitted.job_id)
             return JSONResponse(status_code=status.HTTP_202_ACCEPTED, content=_job(job).model_dump(mode="json"),
                                 headers={"Location": f"/v1/shops/{shop_id}/kb/jobs/{job.job_id}"})
-    result = runtime.import_file(shop_id, filename, data, mode=on_error, upload_mode=upload_mode,
+    result = uploads.import_file(shop_id, filename, data, mode=on_error, upload_mode=upload_mode,
                                  confirm_remove=confirm_remove)
     diff = result.diff
     body = KbUploadResponse(
@@ -190,43 +201,43 @@ def _preview(shop_id: str, plan: UploadPlan, limit: int, lang: str) -> UploadPre
 
 
 @router.get("/jobs/{job_id}", response_model=BuildJobPublic, responses=_NOT_FOUND)
-def get_build_job(shop_id: AdminShop, runtime: RuntimeDep,
+def get_build_job(shop_id: AdminShop, store: StoreDep,
                   job_id: str = Path(max_length=32, pattern=r"^[0-9a-f]{1,32}$")) -> BuildJobPublic:
     """An upload's index build: queued, running (done/total phrasings embedded), done or failed."""
-    return _job(runtime.store.get_build_job(shop_id, job_id))
+    return _job(store.get_build_job(shop_id, job_id))
 
 
 @router.get("/versions", response_model=KbVersionList, responses=_NOT_FOUND)
-def list_versions(shop_id: AdminShop, runtime: RuntimeDep, lang: Lang) -> KbVersionList:
+def list_versions(shop_id: AdminShop, kb: KbDep, lang: Lang) -> KbVersionList:
     """Every version, oldest first: building, ready (one of them active) or failed (with the reason in note)."""
-    versions = runtime.kb.versions(shop_id)
+    versions = kb.versions(shop_id)
     return KbVersionList(shop_id=shop_id, active_version=next((v.version for v in versions if v.active), None),
                          data=[_version(v, lang) for v in versions])
 
 
 @router.get("/versions/{version}", response_model=KbVersionPublic, responses=_NOT_FOUND)
-def get_version(shop_id: AdminShop, version: VersionNo, runtime: RuntimeDep, lang: Lang) -> KbVersionPublic:
-    return _version(runtime.kb.version(shop_id, version), lang)
+def get_version(shop_id: AdminShop, version: VersionNo, kb: KbDep, lang: Lang) -> KbVersionPublic:
+    return _version(kb.version(shop_id, version), lang)
 
 
 @router.post("/versions/{version}/activate", response_model=KbVersionPublic,
              responses=_ACTIVE)
-def activate_version(shop_id: AdminShop, version: VersionNo, runtime: RuntimeDep, lang: Lang) -> KbVersionPublic:
+def activate_version(shop_id: AdminShop, version: VersionNo, kb: KbDep, lang: Lang) -> KbVersionPublic:
     """Serve this (older) version again: a rollback. Atomic; nothing is rebuilt. 409 if it is not ready
     or its index is gone."""
-    return _version(runtime.kb.activate(shop_id, version), lang)
+    return _version(kb.activate(shop_id, version), lang)
 
 
 @router.get("/diff", response_model=KbDiff, responses=_ACTIVE)
 def diff_versions(
-    shop_id: AdminShop, runtime: RuntimeDep,
+    shop_id: AdminShop, kb: KbDep,
     from_version: int | None = Query(None, alias="from", ge=1, le=MAX_NUMBER, description="The older version; "
                                      "default the version `to` was based on (its base_version: what an edit "
                                      "changed, what an upload replaced), 0 in the answer for a first version."),
     to_version: int | None = Query(None, alias="to", ge=1, le=MAX_NUMBER, description="The newer version; default the active one."),
 ) -> KbDiff:
     """Entries added, removed and changed (matched by id) from one version to another."""
-    old, new, diff = runtime.kb.diff(shop_id, from_version, to_version)
+    old, new, diff = kb.diff(shop_id, from_version, to_version)
     return KbDiff(shop_id=shop_id, from_version=old, to_version=new, added=[_entry(e) for e in diff.added],
                   removed=[_entry(e) for e in diff.removed], changed=[_change(c) for c in diff.changed],
                   unchanged=diff.unchanged)
@@ -234,60 +245,60 @@ def diff_versions(
 
 @router.get("/export", responses={**SPREADSHEET_OK, **_ACTIVE})
 def export_kb(
-    shop_id: AdminShop, runtime: RuntimeDep,
+    shop_id: AdminShop, kb: KbDep, learning: LearningDep,
     format: Format = Query("xlsx", description="xlsx or csv (UTF-8 with BOM)."),  # noqa: A002 - API name
     version: int | None = Query(None, ge=1, le=MAX_NUMBER, description="Default: the active version."),
 ) -> Response:
     """The version's entries in the upload format: importing the file again gives the same entries. The
     XLSX also carries the shop's learned examples on a 学习样本 sheet (which an import ignores)."""
-    learned = runtime.learning.list(shop_id, limit=1_000_000)[0] if format == "xlsx" else ()
-    number, data = runtime.kb.export(shop_id, format, version, learned=learned)
+    learned = learning.list(shop_id, limit=1_000_000)[0] if format == "xlsx" else ()
+    number, data = kb.export(shop_id, format, version, learned=learned)
     return file_response(data, format, f"{shop_id}-kb-v{number}.{format}")
 
 
 @router.get("/entries", response_model=EntryList, responses=_ACTIVE)
-def list_entries(shop_id: AdminShop, runtime: RuntimeDep,
+def list_entries(shop_id: AdminShop, kb: KbDep,
                  version: int | None = Query(None, ge=1, le=MAX_NUMBER, description="Default: the active version.")) -> EntryList:
-    number, entries = runtime.kb.entries(shop_id, version)
+    number, entries = kb.entries(shop_id, version)
     return EntryList(shop_id=shop_id, version=number, data=[_entry(e) for e in entries])
 
 
 @router.get("/entries/{entry_id}", response_model=EntryPublic, responses=_ACTIVE)
-def get_entry(shop_id: AdminShop, entry_id: EntryId, runtime: RuntimeDep,
+def get_entry(shop_id: AdminShop, entry_id: EntryId, kb: KbDep,
               version: int | None = Query(None, ge=1, le=MAX_NUMBER, description="Default: the active version.")) -> EntryPublic:
-    return _entry(runtime.kb.entry(shop_id, entry_id, version)[1])
+    return _entry(kb.entry(shop_id, entry_id, version)[1])
 
 
 @router.post("/entries", status_code=status.HTTP_201_CREATED, response_model=EntryEditResponse,
              responses=_EDIT_ERRORS)
-def add_entry(shop_id: AdminShop, body: EntryIn, runtime: RuntimeDep, lang: Lang) -> EntryEditResponse:
+def add_entry(shop_id: AdminShop, body: EntryIn, kb: KbDep, lang: Lang) -> EntryEditResponse:
     """Add one entry without re-uploading: a new version whose index embeds only this entry's phrasings."""
-    return _edit(runtime.kb.add_entry(shop_id, question=body.question, answers=body.answers, similar=body.similar,
+    return _edit(kb.add_entry(shop_id, question=body.question, answers=body.answers, similar=body.similar,
                                       category=body.category, enabled=body.enabled, entry_id=body.id), lang)
 
 
 @router.post("/edits", status_code=status.HTTP_201_CREATED, response_model=EntryEditResponse,
              responses=_EDIT_ERRORS)
-def edit_entries(shop_id: AdminShop, body: EditBatch, runtime: RuntimeDep, lang: Lang) -> EntryEditResponse:
+def edit_entries(shop_id: AdminShop, body: EditBatch, kb: KbDep, lang: Lang) -> EntryEditResponse:
     """Several adds, updates and deletes published as ONE version (the console's draft of changes), so a
     session of edits is one step in the history and one rollback. All or nothing: the first invalid
     operation rejects the batch and nothing changes."""
     ops = [op.model_dump(exclude_unset=True) for op in body.operations]
-    return _edit(runtime.kb.edit_entries(shop_id, ops), lang)
+    return _edit(kb.edit_entries(shop_id, ops), lang)
 
 
 @router.patch("/entries/{entry_id}", response_model=EntryEditResponse, responses=_EDIT_ERRORS)
-def update_entry(shop_id: AdminShop, entry_id: EntryId, body: EntryPatch, runtime: RuntimeDep,
+def update_entry(shop_id: AdminShop, entry_id: EntryId, body: EntryPatch, kb: KbDep,
                  lang: Lang) -> EntryEditResponse:
     """Change (or disable / enable) one entry: a new version; only new phrasings are embedded."""
-    return _edit(runtime.kb.update_entry(shop_id, entry_id, body.model_dump(exclude_unset=True, exclude_none=True)),
+    return _edit(kb.update_entry(shop_id, entry_id, body.model_dump(exclude_unset=True, exclude_none=True)),
                  lang)
 
 
 @router.delete("/entries/{entry_id}", response_model=EntryEditResponse, responses=_ACTIVE)
-def delete_entry(shop_id: AdminShop, entry_id: EntryId, runtime: RuntimeDep, lang: Lang) -> EntryEditResponse:
+def delete_entry(shop_id: AdminShop, entry_id: EntryId, kb: KbDep, lang: Lang) -> EntryEditResponse:
     """Delete one entry: a new version without it (older versions keep it, for rollback)."""
-    return _edit(runtime.kb.delete_entry(shop_id, entry_id), lang)
+    return _edit(kb.delete_entry(shop_id, entry_id), lang)
 
 
 @template_router.get("/template", responses=SPREADSHEET_OK)

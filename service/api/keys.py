@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from knowledge_base.keys import ApiKey
 
-from .deps import AdminShop, AnyKey, ItemId, Operator, RuntimeDep
+from .deps import AdminShop, AnyKey, ItemId, KeysDep, Operator, StoreDep
 from .openapi import error_responses
 from .schemas import KeyIdentity, Timestamp
 
@@ -62,31 +62,31 @@ def _public(k: ApiKey) -> KeyPublic:
 
 
 @router.post("/v1/shops", status_code=status.HTTP_201_CREATED, response_model=ShopCreated, responses=_ERRORS)
-def create_shop(body: ShopIn, runtime: RuntimeDep, operator: Operator) -> ShopCreated:
+def create_shop(body: ShopIn, store: StoreDep, operator: Operator) -> ShopCreated:
     """Create a shop (operator only); then create its keys with ``POST /v1/shops/{shop_id}/keys``."""
-    runtime.store.ensure_shop(body.id, body.name)
+    store.ensure_shop(body.id, body.name)
     return ShopCreated(id=body.id, name=body.name)
 
 
 @router.post("/v1/shops/{shop_id}/keys", status_code=status.HTTP_201_CREATED, response_model=KeyCreated,
              responses=_ERRORS)
-def create_key(shop_id: AdminShop, body: KeyIn, runtime: RuntimeDep) -> KeyCreated:
+def create_key(shop_id: AdminShop, body: KeyIn, keys: KeysDep) -> KeyCreated:
     """A new key of this shop (operator or the shop's admin). The secret is in this response only."""
-    created = runtime.keys.create(shop_id, body.scopes, body.name)
+    created = keys.create(shop_id, body.scopes, body.name)
     return KeyCreated(**_public(created.info).model_dump(), key=created.key)
 
 
 @router.get("/v1/shops/{shop_id}/keys", response_model=KeyList, responses=_ERRORS)
-def list_keys(shop_id: AdminShop, runtime: RuntimeDep) -> KeyList:
+def list_keys(shop_id: AdminShop, keys: KeysDep) -> KeyList:
     """The shop's keys (never their secrets), revoked ones included."""
-    return KeyList(shop_id=shop_id, data=[_public(k) for k in runtime.keys.list(shop_id)])
+    return KeyList(shop_id=shop_id, data=[_public(k) for k in keys.list(shop_id)])
 
 
 @router.delete("/v1/shops/{shop_id}/keys/{key_id}", response_model=KeyPublic,
                responses={**_ERRORS, **error_responses(404)})
-def revoke_key(shop_id: AdminShop, key_id: ItemId, runtime: RuntimeDep) -> KeyPublic:
+def revoke_key(shop_id: AdminShop, key_id: ItemId, keys: KeysDep) -> KeyPublic:
     """Revoke a key of this shop: refused from the next request on (in every replica)."""
-    return _public(runtime.keys.revoke(shop_id, key_id))
+    return _public(keys.revoke(shop_id, key_id))
 
 
 @router.get("/v1/keys/me", response_model=KeyIdentity, responses=_ERRORS)

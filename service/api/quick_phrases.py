@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from knowledge_base.quick_phrases import QuickPhrase
 from knowledge_base.store import Revision
 
-from .deps import AdminShop, AgentShop, ItemId, RuntimeDep, VersionNo
+from .deps import AdminShop, AgentShop, ItemId, QuickPhrasesDep, SettingsDep, VersionNo
 from .kb import file_response, read_upload
 from .openapi import SPREADSHEET_OK, error_responses
 from .schemas import (
@@ -40,16 +40,16 @@ def revision_list(shop_id: str, revisions: list[Revision]) -> RevisionList:
 
 
 @router.get("", response_model=QuickPhraseList, responses=_ERRORS)
-def list_phrases(shop_id: AgentShop, runtime: RuntimeDep,
+def list_phrases(shop_id: AgentShop, quick_phrases: QuickPhrasesDep,
                  group: str | None = Query(None, description="Only this group.")) -> QuickPhraseList:
-    revision, phrases = runtime.quick_phrases.list(shop_id)
-    return QuickPhraseList(shop_id=shop_id, revision=revision, limit=runtime.quick_phrases.limits.max_phrases,
+    revision, phrases = quick_phrases.list(shop_id)
+    return QuickPhraseList(shop_id=shop_id, revision=revision, limit=quick_phrases.limits.max_phrases,
                            data=[_phrase(p) for p in phrases if group is None or p.group == group])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=QuickPhraseChange, responses=_ERRORS)
-def create_phrase(shop_id: AdminShop, body: QuickPhraseIn, runtime: RuntimeDep) -> QuickPhraseChange:
-    revision, phrase = runtime.quick_phrases.create(shop_id, body.text, group=body.group, shortcut=body.shortcut,
+def create_phrase(shop_id: AdminShop, body: QuickPhraseIn, quick_phrases: QuickPhrasesDep) -> QuickPhraseChange:
+    revision, phrase = quick_phrases.create(shop_id, body.text, group=body.group, shortcut=body.shortcut,
                                                     phrase_id=body.id)
     return QuickPhraseChange(shop_id=shop_id, revision=revision, phrase=_phrase(phrase))
 
@@ -57,49 +57,49 @@ def create_phrase(shop_id: AdminShop, body: QuickPhraseIn, runtime: RuntimeDep) 
 @router.post("/import", status_code=status.HTTP_201_CREATED, response_model=QuickPhraseImportResponse,
              responses=error_responses(400, 404, 409, 413, 422))
 def import_phrases(
-    shop_id: AdminShop, runtime: RuntimeDep,
+    shop_id: AdminShop, quick_phrases: QuickPhrasesDep, settings: SettingsDep,
     file: UploadFile = File(description="Columns 分组/group, 快捷编码/shortcut, 内容/text (编号/id optional)."),
     mode: Literal["reject", "partial"] = Query("reject"),
 ) -> QuickPhraseImportResponse:
     """Replace the shop's quick phrases with the file's, as one new revision."""
-    filename, data = read_upload(file, runtime.settings.max_upload_bytes)
-    result = runtime.quick_phrases.import_file(shop_id, filename, data, mode=mode)
+    filename, data = read_upload(file, settings.max_upload_bytes)
+    result = quick_phrases.import_file(shop_id, filename, data, mode=mode)
     return QuickPhraseImportResponse(shop_id=shop_id, revision=result.revision, phrases=result.phrases,
                                      warnings=[Problem(**p.as_dict()) for p in result.warnings],
                                      skipped=[Problem(**p.as_dict()) for p in result.skipped])
 
 
 @router.get("/export", responses={**SPREADSHEET_OK, **_ERRORS})
-def export_phrases(shop_id: AdminShop, runtime: RuntimeDep,
+def export_phrases(shop_id: AdminShop, quick_phrases: QuickPhrasesDep,
                    format: Literal["xlsx", "csv"] = Query("xlsx")) -> Response:  # noqa: A002 - API name
-    return file_response(runtime.quick_phrases.export(shop_id, format), format, f"{shop_id}-quick-phrases.{format}")
+    return file_response(quick_phrases.export(shop_id, format), format, f"{shop_id}-quick-phrases.{format}")
 
 
 @router.get("/revisions", response_model=RevisionList, responses=_ERRORS)
-def list_revisions(shop_id: AdminShop, runtime: RuntimeDep) -> RevisionList:
-    return revision_list(shop_id, runtime.quick_phrases.revisions(shop_id))
+def list_revisions(shop_id: AdminShop, quick_phrases: QuickPhrasesDep) -> RevisionList:
+    return revision_list(shop_id, quick_phrases.revisions(shop_id))
 
 
 @router.post("/revisions/{revision}/restore", response_model=QuickPhraseList, responses=_ERRORS)
-def restore_revision(shop_id: AdminShop, revision: VersionNo, runtime: RuntimeDep) -> QuickPhraseList:
+def restore_revision(shop_id: AdminShop, revision: VersionNo, quick_phrases: QuickPhrasesDep) -> QuickPhraseList:
     """Make the phrases of an older revision current again (as a new revision)."""
-    new_revision, phrases = runtime.quick_phrases.restore(shop_id, revision)
-    return QuickPhraseList(shop_id=shop_id, revision=new_revision, limit=runtime.quick_phrases.limits.max_phrases,
+    new_revision, phrases = quick_phrases.restore(shop_id, revision)
+    return QuickPhraseList(shop_id=shop_id, revision=new_revision, limit=quick_phrases.limits.max_phrases,
                            data=[_phrase(p) for p in phrases])
 
 
 @router.get("/{phrase_id}", response_model=QuickPhrasePublic, responses=_ERRORS)
-def get_phrase(shop_id: AdminShop, phrase_id: ItemId, runtime: RuntimeDep) -> QuickPhrasePublic:
-    return _phrase(runtime.quick_phrases.get(shop_id, phrase_id))
+def get_phrase(shop_id: AdminShop, phrase_id: ItemId, quick_phrases: QuickPhrasesDep) -> QuickPhrasePublic:
+    return _phrase(quick_phrases.get(shop_id, phrase_id))
 
 
 @router.patch("/{phrase_id}", response_model=QuickPhraseChange, responses=_ERRORS)
-def update_phrase(shop_id: AdminShop, phrase_id: ItemId, body: QuickPhrasePatch, runtime: RuntimeDep) -> QuickPhraseChange:
-    revision, phrase = runtime.quick_phrases.update(shop_id, phrase_id,
+def update_phrase(shop_id: AdminShop, phrase_id: ItemId, body: QuickPhrasePatch, quick_phrases: QuickPhrasesDep) -> QuickPhraseChange:
+    revision, phrase = quick_phrases.update(shop_id, phrase_id,
                                                     body.model_dump(exclude_unset=True, exclude_none=True))
     return QuickPhraseChange(shop_id=shop_id, revision=revision, phrase=_phrase(phrase))
 
 
 @router.delete("/{phrase_id}", response_model=QuickPhraseChange, responses=_ERRORS)
-def delete_phrase(shop_id: AdminShop, phrase_id: ItemId, runtime: RuntimeDep) -> QuickPhraseChange:
-    return QuickPhraseChange(shop_id=shop_id, revision=runtime.quick_phrases.delete(shop_id, phrase_id))
+def delete_phrase(shop_id: AdminShop, phrase_id: ItemId, quick_phrases: QuickPhrasesDep) -> QuickPhraseChange:
+    return QuickPhraseChange(shop_id=shop_id, revision=quick_phrases.delete(shop_id, phrase_id))

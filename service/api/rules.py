@@ -7,7 +7,7 @@ from fastapi import APIRouter, status
 from knowledge_base.rules import Explanation, Rule, rule_from_spec, rule_to_spec
 from models.messages import M
 
-from .deps import AdminShop, AgentShop, ItemId, Lang, RuntimeDep, VersionNo
+from .deps import AdminShop, AgentShop, EscalationDep, ItemId, Lang, RulesDep, SettingsDep, VersionNo
 from .openapi import error_responses
 from .quick_phrases import revision_list
 from .schemas import (
@@ -52,16 +52,16 @@ def _explanation(shop_id: str, revision: int | None, message: str, e: Explanatio
 
 
 @router.get("", response_model=RuleList, responses=_ERRORS)
-def list_rules(shop_id: AdminShop, runtime: RuntimeDep) -> RuleList:
-    revision, rules = runtime.rules.list(shop_id)
-    return RuleList(shop_id=shop_id, revision=revision, timezone=runtime.rules.timezone(shop_id),
-                    data=[_public(r) for r in rules])
+def list_rules(shop_id: AdminShop, rules: RulesDep) -> RuleList:
+    revision, items = rules.list(shop_id)
+    return RuleList(shop_id=shop_id, revision=revision, timezone=rules.timezone(shop_id),
+                    data=[_public(r) for r in items])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=RuleChange, responses=_ERRORS)
-def create_rule(shop_id: AdminShop, body: RuleIn, runtime: RuntimeDep) -> RuleChange:
+def create_rule(shop_id: AdminShop, body: RuleIn, rules: RulesDep) -> RuleChange:
     rule = rule_from_spec(body.id or "", body.model_dump(mode="json", exclude={"id"}))
-    revision, rule = runtime.rules.create(shop_id, rule)
+    revision, rule = rules.create(shop_id, rule)
     return RuleChange(shop_id=shop_id, revision=revision, rule=_public(rule))
 
 
@@ -75,53 +75,55 @@ def _escalated(response: ExplainResponse, escalation, lang: str) -> ExplainRespo
 
 
 @router.post("/explain", response_model=ExplainResponse, responses=_ERRORS)
-def explain(shop_id: AgentShop, body: ExplainRequest, runtime: RuntimeDep, lang: Lang) -> ExplainResponse:
+def explain(shop_id: AgentShop, body: ExplainRequest, escalation_check: EscalationDep, rules: RulesDep,
+            settings: SettingsDep, lang: Lang) -> ExplainResponse:
     """For every rule: does it fire for this message at this time, and exactly why not. Records nothing."""
-    check_message(body.message, runtime.settings.max_message_chars)
-    escalation, vector = runtime.escalation_of(body.message)
-    revision, e = runtime.rules.explain(shop_id, body.message, body.at, body.conversation_id, query_vector=vector)
+    check_message(body.message, settings.max_message_chars)
+    escalation, vector = escalation_check(body.message)
+    revision, e = rules.explain(shop_id, body.message, body.at, body.conversation_id, query_vector=vector)
     return _escalated(_explanation(shop_id, revision, body.message, e, lang), escalation, lang)
 
 
 @router.post("/match", response_model=ExplainResponse, responses=_ERRORS)
-def match(shop_id: AgentShop, body: ExplainRequest, runtime: RuntimeDep, lang: Lang) -> ExplainResponse:
+def match(shop_id: AgentShop, body: ExplainRequest, escalation_check: EscalationDep, rules: RulesDep,
+          settings: SettingsDep, lang: Lang) -> ExplainResponse:
     """The live decision: like explain, and the winner's firing is recorded for the conversation's cooldown.
     An escalated message gets no winner and records nothing: a person answers it."""
-    check_message(body.message, runtime.settings.max_message_chars)
-    escalation, vector = runtime.escalation_of(body.message)
-    decide = runtime.rules.explain if escalation is not None else runtime.rules.match
+    check_message(body.message, settings.max_message_chars)
+    escalation, vector = escalation_check(body.message)
+    decide = rules.explain if escalation is not None else rules.match
     revision, e = decide(shop_id, body.message, body.at, body.conversation_id, query_vector=vector)
     return _escalated(_explanation(shop_id, revision, body.message, e, lang), escalation, lang)
 
 
 @router.get("/revisions", response_model=RevisionList, responses=_ERRORS)
-def list_revisions(shop_id: AdminShop, runtime: RuntimeDep) -> RevisionList:
-    return revision_list(shop_id, runtime.rules.revisions(shop_id))
+def list_revisions(shop_id: AdminShop, rules: RulesDep) -> RevisionList:
+    return revision_list(shop_id, rules.revisions(shop_id))
 
 
 @router.post("/revisions/{revision}/restore", response_model=RuleList, responses=_ERRORS)
-def restore_revision(shop_id: AdminShop, revision: VersionNo, runtime: RuntimeDep) -> RuleList:
-    new_revision, rules = runtime.rules.restore(shop_id, revision)
-    return RuleList(shop_id=shop_id, revision=new_revision, timezone=runtime.rules.timezone(shop_id),
-                    data=[_public(r) for r in rules])
+def restore_revision(shop_id: AdminShop, revision: VersionNo, rules: RulesDep) -> RuleList:
+    new_revision, items = rules.restore(shop_id, revision)
+    return RuleList(shop_id=shop_id, revision=new_revision, timezone=rules.timezone(shop_id),
+                    data=[_public(r) for r in items])
 
 
 @router.get("/{rule_id}", response_model=RulePublic, responses=_ERRORS)
-def get_rule(shop_id: AdminShop, rule_id: ItemId, runtime: RuntimeDep) -> RulePublic:
-    return _public(runtime.rules.get(shop_id, rule_id))
+def get_rule(shop_id: AdminShop, rule_id: ItemId, rules: RulesDep) -> RulePublic:
+    return _public(rules.get(shop_id, rule_id))
 
 
 @router.patch("/{rule_id}", response_model=RuleChange, responses=_ERRORS)
-def update_rule(shop_id: AdminShop, rule_id: ItemId, body: RulePatch, runtime: RuntimeDep) -> RuleChange:
+def update_rule(shop_id: AdminShop, rule_id: ItemId, body: RulePatch, rules: RulesDep) -> RuleChange:
     """Replace the fields sent (a whole trigger or schedule at a time)."""
-    revision, rule = runtime.rules.update(shop_id, rule_id, body.model_dump(mode="json", exclude_unset=True,
-                                                                             exclude_none=True))
+    revision, rule = rules.update(shop_id, rule_id, body.model_dump(mode="json", exclude_unset=True,
+                                                                     exclude_none=True))
     return RuleChange(shop_id=shop_id, revision=revision, rule=_public(rule))
 
 
 @router.delete("/{rule_id}", response_model=RuleChange, responses=_ERRORS)
-def delete_rule(shop_id: AdminShop, rule_id: ItemId, runtime: RuntimeDep) -> RuleChange:
-    return RuleChange(shop_id=shop_id, revision=runtime.rules.delete(shop_id, rule_id))
+def delete_rule(shop_id: AdminShop, rule_id: ItemId, rules: RulesDep) -> RuleChange:
+    return RuleChange(shop_id=shop_id, revision=rules.delete(shop_id, rule_id))
 
 
 __all__ = ["router"]

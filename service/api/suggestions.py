@@ -7,9 +7,9 @@ from fastapi import APIRouter, Request
 from models.errors import InvalidRequest
 from models.messages import M, pick_language, render
 
-from .deps import AdminShop, AgentShop, Lang, RuntimeDep
-from ..pipeline import SuggestResult
-from ..ranking import SuggestContext, Turn, why
+from ..pipeline import SuggestContext, SuggestResult, Turn, why
+from ..pipeline import SuggestRequest as PipelineRequest  # the API's body is schemas.SuggestRequest
+from .deps import AdminShop, AgentShop, Lang, PipelineDep, SettingsDep, SuggestionsDep
 from .openapi import error_responses
 from .schemas import (
     BlockedPublic,
@@ -29,14 +29,15 @@ router = APIRouter(prefix="/v1/shops/{shop_id}", tags=["suggestions"])
 
 
 def check_message(message: str, limit: int) -> None:
-    """The message length limit (a setting, so checked here; the document states it as maxLength)."""
+    """The message length limit of the routes outside the pipeline (the auto-reply rules' dry run); the
+    suggestion routes meet it in the pipeline."""
     if len(message) > limit:
         raise InvalidRequest(M("request.too_long", field="message", limit=limit))
 
 
 @router.post("/suggestions", response_model=SuggestResponse,
              responses=error_responses(404, 409, 422, 503))
-def suggest(shop_id: AgentShop, body: SuggestRequest, runtime: RuntimeDep, request: Request) -> SuggestResponse:
+def suggest(shop_id: AgentShop, body: SuggestRequest, suggestions: SuggestionsDep, request: Request) -> SuggestResponse:
     """Best FAQ answers for the message, best first, at most one per entry; where the message goes
     (``routing``) and whether a person must handle it now (``escalate``: then nothing is auto_reply).
 
@@ -45,9 +46,9 @@ def suggest(shop_id: AgentShop, body: SuggestRequest, runtime: RuntimeDep, reque
     """
     context = SuggestContext(turns=[Turn(t.role, t.text, t.at) for t in body.turns], variables=body.variables,
                              conversation_id=body.conversation_id, at=body.at)
-    request_id, result = runtime.suggest(shop_id, body.message, top_k=body.top_k, context=context, test=body.test,
-                                         request_id=getattr(request.state, "request_id", None),
-                                         caller_request_id=getattr(request.state, "request_id_from_caller", False))
+    request_id, result = suggestions.suggest(PipelineRequest(shop_id, body.message, top_k=body.top_k, context=context),
+                                             test=body.test, request_id=getattr(request.state, "request_id", None),
+                                             caller_request_id=getattr(request.state, "request_id_from_caller", False))
     # A reused X-Request-ID got a fresh id: the response header and the log line say that one.
     request.state.request_id = request_id
     return SuggestResponse(
@@ -74,21 +75,20 @@ def _blocked_reason(kinds: list[str], reason: str, request: Request) -> str:
 
 @router.post("/hit-test", response_model=HitTestResponse,
              responses=error_responses(404, 409, 422, 503))
-def hit_test(shop_id: AdminShop, body: HitTestRequest, runtime: RuntimeDep, lang: Lang) -> HitTestResponse:
+def hit_test(shop_id: AdminShop, body: HitTestRequest, pipeline: PipelineDep, settings: SettingsDep,
+             lang: Lang) -> HitTestResponse:
     """命中测试: the suggestion pipeline's own ranking for a test question, with the thresholds given
     applied by the server: every candidate with its confidence, what the thresholds did with it (near
     misses included) and why, one sentence per main reason. Never recorded for analytics."""
-    settings = runtime.settings
-    check_message(body.message, settings.max_message_chars)
-    if body.top_k > settings.max_top_k:
-        raise InvalidRequest(M("request.at_most", field="top_k", limit=settings.max_top_k))
     suggest_t = settings.suggest_threshold if body.suggest_threshold is None else body.suggest_threshold
     auto_t = settings.auto_reply_threshold if body.auto_reply_threshold is None else body.auto_reply_threshold
+    test = PipelineRequest(shop_id, body.message, top_k=body.top_k, min_confidence=suggest_t,
+                           auto_reply_threshold=auto_t, full_ranking=True,
+                           context=SuggestContext(conversation_id=body.conversation_id, at=body.at))
+    pipeline.check(test)  # the request's limits come before the thresholds' order, as they always did
     if auto_t < suggest_t:
         raise InvalidRequest(M("request.threshold_order", auto=auto_t, suggest=suggest_t))
-    result = runtime.suggester.suggest(shop_id, body.message, top_k=body.top_k, min_confidence=suggest_t,
-                                       auto_reply_threshold=auto_t, full_ranking=True,
-                                       context=SuggestContext(conversation_id=body.conversation_id, at=body.at))
+    result = pipeline.suggest(test)
     return HitTestResponse(
         shop_id=shop_id, kb_version=result.kb_version, message=body.message,
         thresholds={"suggest": suggest_t, "auto_reply": auto_t},

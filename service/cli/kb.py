@@ -9,6 +9,7 @@ import typer
 
 from models.errors import SmartReplyError
 
+from ..pipeline import warm as warm_shops
 from .common import cli_errors, progress_bar, runtime_with_encoder, settings_from, setup_logging
 
 app = typer.Typer(help="Import, inspect, diff, export and roll back knowledge bases.", no_args_is_help=True)
@@ -33,7 +34,7 @@ def import_(
     with cli_errors():
         runtime = runtime_with_encoder(settings)
         with progress_bar("embedding") as progress:
-            result = runtime.import_file(shop, file.name, file.read_bytes(), progress=progress,
+            result = runtime.uploads.import_file(shop, file.name, file.read_bytes(), progress=progress,
                                          mode="partial" if partial else "reject",
                                          upload_mode="merge" if merge else "replace", confirm_remove=confirm_remove)
     for w in [*result.skipped, *result.warnings]:
@@ -169,7 +170,7 @@ def warm(
     with cli_errors():
         runtime = runtime_with_encoder(settings)
         with progress_bar("warming") as progress:
-            results = runtime.warm(shops or None, progress=progress)
+            results = warm_shops(runtime.new_pipeline(memory_budget=1).shops, shops or None, progress=progress)
     failed = [r for r in results if r.error is not None]
     for r in failed:
         typer.echo(f"shop {r.shop_id}: not warmed: {r.error}", err=True)

@@ -50,7 +50,7 @@ def serve(
         # Several workers: the demo shop is imported once here, not raced by every worker; then the
         # workers (fresh processes) rebuild the settings from the environment set below.
         if demo:
-            runtime.ensure_demo_shop()
+            runtime.demo.ensure()
         runtime.close()
         del runtime  # the supervisor serves nothing: let its encoder go
         os.environ.update({"SMARTREPLY_HOST": settings.host, "SMARTREPLY_PORT": str(settings.port),

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from ..pipeline import SuggestRequest
 from .common import cli_errors, runtime_with_encoder, settings_from, setup_logging
 
 
@@ -21,7 +22,7 @@ def suggest(
     setup_logging(settings, quiet=True)
     with cli_errors():
         runtime = runtime_with_encoder(settings)
-        result = runtime.suggester.suggest(shop, message, top_k=top_k)
+        result = runtime.suggester.suggest(SuggestRequest(shop, message, top_k=top_k))
     routing = vars(result.routing) if result.routing else None
     escalate = ({"level": result.escalate.level, "reasons": [vars(r) for r in result.escalate.reasons]}
                 if result.escalate else None)

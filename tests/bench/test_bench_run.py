@@ -79,8 +79,7 @@ def test_naive_baseline_names_the_same_top_entry_as_ours(tmp_path, real_encoder)
     from knowledge_base.store import KbStore
     from models.model_source import resolve_model_path
     from models.normalize import normalize_text
-    from service.pipeline import Suggester
-    from service.ranking import PipelineOptions
+    from service.pipeline import PipelineOptions, SuggestRequest, Suggester
 
     shop = generate_shop("agree", 60)
     csv_path = tmp_path / "agree.csv"
@@ -100,7 +99,7 @@ def test_naive_baseline_names_the_same_top_entry_as_ours(tmp_path, real_encoder)
         r = naive.post("/v1/shops/agree/suggestions", json={"message": message, "top_k": 3})
         assert r.status_code == 200
         naive_top = r.json()["suggestions"][0]
-        ours_top = ours.suggest("agree", message).suggestions
+        ours_top = ours.suggest(SuggestRequest("agree", message)).suggestions
         assert naive_top["entry_id"] in [s.entry_id for s in ours_top]
         if ours_top[0].score - ours_top[1].score > 0.03:
             clear += 1

@@ -10,10 +10,9 @@ import pytest
 from eval.baselines import BM25Ranker, DenseRanker, MostFrequentRanker, TfidfCharRanker
 from eval.errors import EvalConfigError
 from eval.intent import MajorityClassifier, RetrievalClassifier, TfidfLogReg
-from eval.systems import PipelineRanker, Resources, SystemSpec, parse_system
+from eval.systems import EvalPipeline, PipelineRanker, Resources, SystemSpec, parse_system
 from knowledge_base.schema import FaqEntry
-from service.config import Settings
-from service.runtime import Runtime
+from service.pipeline import Settings
 
 ENTRIES = [
     FaqEntry(id="E1", question="a b", similar=("a c c",), answers=("x",)),
@@ -84,9 +83,7 @@ def test_pipeline_switches_are_checked(tmp_path):
 
 
 def _pipeline(tmp_path, encoder, **options):
-    runtime = Runtime(Settings(data_dir=tmp_path / "var", **options))
-    runtime.encoder = encoder
-    return PipelineRanker(runtime)
+    return PipelineRanker(EvalPipeline.create(Settings(data_dir=tmp_path / "var", **options), encoder))
 
 
 def test_pipeline_ranker_agrees_with_brute_force(tmp_path, fake_encoder):
@@ -110,12 +107,11 @@ def test_pipeline_ranker_agrees_with_brute_force(tmp_path, fake_encoder):
 
 
 def test_pipeline_switches_reach_the_suggester(tmp_path, fake_encoder):
-    resources = Resources(Settings(data_dir=tmp_path / "var"), tmp_path)
-    resources._encoders[("m3e-small", "onnx", "int8", "1", "artifacts")] = fake_encoder
-    runtime = resources.runtime({"candidates": "7", "rerank": "false", "fillers": False})
-    assert runtime.suggester.candidates == 7 and runtime.suggester.options.rerank is False
-    assert runtime.suggester.normalise("请问 几天发货") == "请问 几天发货"  # fillers step off
-    assert PipelineRanker(runtime).config()["options"]["rerank"] is False
+    resources = Resources(Settings(data_dir=tmp_path / "var"), tmp_path, load_encoder=lambda settings: fake_encoder)
+    served = resources.pipeline({"candidates": "7", "rerank": "false", "fillers": False})
+    assert served.pipeline.candidates == 7 and served.pipeline.options.rerank is False
+    assert served.pipeline.normalise("请问 几天发货") == "请问 几天发货"  # fillers step off
+    assert PipelineRanker(served).config()["options"]["rerank"] is False
 
 
 def test_classifiers(tmp_path, fake_encoder):
@@ -131,18 +127,15 @@ def test_classifiers(tmp_path, fake_encoder):
         TfidfLogReg().predict(["x"])
 
 
-def test_resources_share_encoders(tmp_path, monkeypatch, fake_encoder):
-    import service.runtime
-
+def test_resources_share_encoders(tmp_path, fake_encoder):
     loads = []
 
-    def fake_load(*args, **kwargs):
-        loads.append(kwargs.get("precision"))
+    def fake_load(settings):
+        loads.append(settings.onnx_precision)
         return fake_encoder
 
-    monkeypatch.setattr(service.runtime, "load_encoder", fake_load)
-    resources = Resources(Settings(data_dir=tmp_path / "var"), tmp_path)
-    assert resources.encoder() is resources.encoder_with({}) is resources.runtime({"candidates": "5"}).encoder
+    resources = Resources(Settings(data_dir=tmp_path / "var"), tmp_path, load_encoder=fake_load)
+    assert resources.encoder() is resources.encoder_with({}) is resources.pipeline({"candidates": "5"}).pipeline.encoder
     resources.encoder_with({"precision": "fp32"})
     assert loads == ["int8", "fp32"]
     with pytest.raises(EvalConfigError, match="unknown encoder option"):

@@ -153,9 +153,8 @@ def check_upload_api(tmp_path, fake_encoder, **settings) -> None:
     from service.config import Settings
     from service.runtime import Runtime
 
-    runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, build_poll_seconds=0.05, **settings))
-    runtime.encoder = fake_encoder
-    assert runtime.uses_build_jobs
+    runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, build_poll_seconds=0.05, **settings), encoder=fake_encoder)
+    assert runtime.uploads.jobs
     with TestClient(create_app(runtime=runtime), headers=OPERATOR_HEADERS) as client:
         files = {"file": ("faq.csv", FAQ, "text/csv")}
         r = client.post("/v1/shops/s1/kb", files=files)

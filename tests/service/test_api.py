@@ -18,8 +18,7 @@ GOOD = "编号,标准问题,相似问题,答案,分类\nA,包邮吗,免运费吗
 
 @pytest.fixture
 def client(tmp_path, fake_encoder, database_url):
-    runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, database_url=database_url, max_upload_bytes=4096, max_top_k=5, max_message_chars=50))
-    runtime.encoder = fake_encoder  # same seam as the real encoder
+    runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, database_url=database_url, max_upload_bytes=4096, max_top_k=5, max_message_chars=50), encoder=fake_encoder)  # same seam as the real encoder
     with TestClient(create_app(runtime=runtime), headers=OPERATOR_HEADERS) as c:
         yield c
 
@@ -154,8 +153,7 @@ def test_compliance_check_of_a_draft(client):
 
 def test_a_damaged_index_answers_503_with_what_to_do(tmp_path, fake_encoder, database_url):
     def app_client():
-        runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, database_url=database_url))
-        runtime.encoder = fake_encoder
+        runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, database_url=database_url), encoder=fake_encoder)
         return TestClient(create_app(runtime=runtime), headers=OPERATOR_HEADERS)
 
     with app_client() as client:
@@ -178,8 +176,7 @@ def test_a_damaged_index_answers_503_with_what_to_do(tmp_path, fake_encoder, dat
 def test_on_postgresql_a_replica_fetches_a_missing_or_damaged_index_from_the_database(tmp_path, fake_encoder,
                                                                                       postgres_url):
     def replica(name: str) -> TestClient:
-        runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path / name, database_url=postgres_url))
-        runtime.encoder = fake_encoder
+        runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path / name, database_url=postgres_url), encoder=fake_encoder)
         return TestClient(create_app(runtime=runtime), headers=OPERATOR_HEADERS)
 
     with replica("a") as a:

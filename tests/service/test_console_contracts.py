@@ -24,8 +24,7 @@ def csv(*rows: str) -> bytes:
 
 @pytest.fixture
 def client(tmp_path, fake_encoder):
-    runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, upload_confirm_remove_over=3))
-    runtime.encoder = fake_encoder
+    runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, upload_confirm_remove_over=3), encoder=fake_encoder)
     with TestClient(create_app(runtime=runtime), headers=OPERATOR_HEADERS) as c:
         r = c.post("/v1/shops/s1/kb", files={"file": ("faq.csv", FULL.encode(), "text/csv")})
         assert r.status_code == 201, r.text
@@ -192,13 +191,11 @@ def test_keys_me_and_scope_messages(client):
 
 
 def test_demo_keys_route_exists_only_with_demo(tmp_path, fake_encoder):
-    runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path))
-    runtime.encoder = fake_encoder
+    runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path), encoder=fake_encoder)
     with TestClient(create_app(runtime=runtime)) as c:
         assert c.get("/v1/demo/keys").status_code == 404
         assert "/v1/demo/keys" not in c.get("/openapi.json").json()["paths"]
-    on = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, demo_keys_route=True))
-    on.encoder = fake_encoder
+    on = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, demo_keys_route=True), encoder=fake_encoder)
     # TestClient's peer is "testclient", not loopback: refused like any remote caller.
     with TestClient(create_app(runtime=on)) as c:
         r = c.get("/v1/demo/keys", headers={"Accept-Language": "en"})

@@ -18,8 +18,7 @@ FAQ = ("编号,标准问题,相似问题,答案,分类\nA,包邮吗,免运费吗
 @pytest.fixture
 def client(tmp_path, fake_encoder, database_url):
     runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, database_url=database_url,
-                               unanswered_confidence=0.6, unanswered_cluster_threshold=0.5))
-    runtime.encoder = fake_encoder
+                               unanswered_confidence=0.6, unanswered_cluster_threshold=0.5), encoder=fake_encoder)
     with TestClient(create_app(runtime=runtime), headers=OPERATOR_HEADERS) as c:
         assert c.post("/v1/shops/s1/kb", files={"file": ("faq.csv", FAQ.encode(), "text/csv")}).status_code == 201
         c.runtime = runtime

@@ -13,7 +13,9 @@ import json
 import pytest
 
 from service.config import Settings
-from service.runtime import DEMO_FAQ_PATH, Runtime
+from service.demo_shop import DEMO_FAQ_PATH
+from service.pipeline import SuggestRequest
+from service.runtime import Runtime
 from tests.conftest import OPERATOR_KEY, PARAPHRASES
 
 pytestmark = pytest.mark.slow
@@ -22,7 +24,7 @@ pytestmark = pytest.mark.slow
 def hit1(runtime: Runtime, shop: str, queries: list[dict]) -> float:
     hits = 0
     for q in queries:
-        result = runtime.suggester.suggest(shop, q["query"], top_k=3, min_confidence=0.0)
+        result = runtime.suggester.suggest(SuggestRequest(shop, q["query"], top_k=3, min_confidence=0.0))
         kb = [s for s in result.suggestions if s.source == "kb"]
         hits += bool(kb) and kb[0].entry_id == q["gold_entry_id"]
     return hits / len(queries)
@@ -30,8 +32,7 @@ def hit1(runtime: Runtime, shop: str, queries: list[dict]) -> float:
 
 @pytest.fixture
 def runtime(tmp_path, real_encoder):
-    rt = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, learning_refresh_seconds=0, reload_in_background=False))
-    rt.encoder = real_encoder
+    rt = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, learning_refresh_seconds=0, reload_in_background=False), encoder=real_encoder)
     rt.kb.import_file("demo", DEMO_FAQ_PATH.name, DEMO_FAQ_PATH.read_bytes())
     yield rt
     rt.close()

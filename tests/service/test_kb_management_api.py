@@ -24,8 +24,7 @@ GOOD = "编号,标准问题,相似问题,答案,分类\nA,包邮吗,免运费吗
 
 @pytest.fixture
 def runtime(tmp_path, fake_encoder, database_url):
-    runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, database_url=database_url))
-    runtime.encoder = fake_encoder
+    runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, database_url=database_url), encoder=fake_encoder)
     return runtime
 
 
@@ -204,8 +203,7 @@ def test_two_uploads_at_once_make_two_clean_versions_in_order(tmp_path):
             time.sleep(0.05)
             return super().encode(texts, batch_size)
 
-    runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path))
-    runtime.encoder = Slow()
+    runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path), encoder=Slow())
     files = {n: "编号,标准问题,相似问题,答案\n" + "".join(f"E{i},问题{n}{i},相似{n}{i},答案{n}{i}\n" for i in range(100))
              for n in ("first", "second")}
     results: dict[str, dict] = {}

@@ -28,8 +28,7 @@ class Counting:
 
 @pytest.fixture
 def setup(tmp_path, real_encoder):
-    runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path))
-    runtime.encoder = Counting(real_encoder)
+    runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path), encoder=Counting(real_encoder))
     with TestClient(create_app(runtime=runtime), headers=OPERATOR_HEADERS) as client:
         yield client, runtime.encoder
 

@@ -21,8 +21,7 @@ FAQ = ("编号,标准问题,相似问题,答案,分类\nA,包邮吗,免运费吗
 @pytest.fixture
 def client(tmp_path, fake_encoder, database_url):
     runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, database_url=database_url,
-                               learning_refresh_seconds=0, reload_in_background=False))
-    runtime.encoder = fake_encoder
+                               learning_refresh_seconds=0, reload_in_background=False), encoder=fake_encoder)
     with TestClient(create_app(runtime=runtime), headers={**OPERATOR_HEADERS, "Accept-Language": "en"}) as c:
         assert c.post("/v1/shops/s1/kb", files={"file": ("faq.csv", FAQ.encode(), "text/csv")}).status_code == 201
         c.runtime = runtime
@@ -152,8 +151,7 @@ def test_learned_examples_ride_along_in_the_xlsx_export_and_import_ignores_them(
 
 
 def test_learning_off_records_feedback_only(tmp_path, fake_encoder):
-    runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, learning=False))
-    runtime.encoder = fake_encoder
+    runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, learning=False), encoder=fake_encoder)
     with TestClient(create_app(runtime=runtime), headers=OPERATOR_HEADERS) as c:
         c.post("/v1/shops/s1/kb", files={"file": ("faq.csv", FAQ.encode(), "text/csv")})
         q = c.post("/v1/shops/s1/suggestions", json={"message": "邮费多少呀"}).json()
@@ -167,8 +165,7 @@ def test_the_service_rebuilds_a_changed_shop_in_the_background(tmp_path, fake_en
     """Requests keep answering from what the shop has while its new learned examples are built in."""
     import time
 
-    runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, learning_refresh_seconds=0))
-    runtime.encoder = fake_encoder
+    runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, learning_refresh_seconds=0), encoder=fake_encoder)
     assert runtime.settings.reload_in_background  # the service's default
     with TestClient(create_app(runtime=runtime), headers=OPERATOR_HEADERS) as c:
         c.post("/v1/shops/s1/kb", files={"file": ("faq.csv", FAQ.encode(), "text/csv")})

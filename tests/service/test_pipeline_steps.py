@@ -10,7 +10,7 @@ from knowledge_base.importer import import_entries
 from knowledge_base.rules import Rule, Trigger
 from knowledge_base.schema import FaqEntry
 from service.config import Settings
-from service.ranking import SuggestContext, Turn
+from service.pipeline import SuggestContext, SuggestRequest, Turn
 from service.runtime import Runtime
 from tests.conftest import ARTIFACTS, DEMO_FAQ
 
@@ -19,15 +19,14 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory, real_encoder):
-    rt = Runtime(Settings(data_dir=tmp_path_factory.mktemp("pipeline"), artifacts_dir=ARTIFACTS))
-    rt.encoder = real_encoder
-    rt.import_file("demo", DEMO_FAQ.name, DEMO_FAQ.read_bytes())
+    rt = Runtime(Settings(data_dir=tmp_path_factory.mktemp("pipeline"), artifacts_dir=ARTIFACTS), encoder=real_encoder)
+    rt.uploads.import_file("demo", DEMO_FAQ.name, DEMO_FAQ.read_bytes())
     yield rt
     rt.close()
 
 
 def ask(rt, message, **context):
-    return rt.suggester.suggest("demo", message, context=SuggestContext(**context))
+    return rt.suggester.suggest(SuggestRequest("demo", message, context=SuggestContext(**context)))
 
 
 def test_confident_answer_with_calibrated_confidence_and_intent(runtime):
@@ -62,11 +61,11 @@ def test_variables_are_filled_or_marked(runtime, real_encoder):
     entries = [FaqEntry(id="V1", question="我的快递到哪了", similar=("物流到哪了", "包裹在哪"),
                         answers=("{买家昵称}您好，订单尾号{订单尾号}由{物流公司}配送中",))]
     import_entries(runtime.store, runtime.settings.index_dir, real_encoder, "vars", entries, source="test")
-    full = runtime.suggester.suggest("vars", "快递到哪了", context=SuggestContext(
-        variables={"买家昵称": "小王", "订单尾号": "1234", "物流公司": "顺丰"})).suggestions[0]
+    full = runtime.suggester.suggest(SuggestRequest("vars", "快递到哪了", context=SuggestContext(
+        variables={"买家昵称": "小王", "订单尾号": "1234", "物流公司": "顺丰"}))).suggestions[0]
     assert full.answer == "小王您好，订单尾号1234由顺丰配送中" and full.variables_missing == ()
-    partial = runtime.suggester.suggest("vars", "快递到哪了", context=SuggestContext(
-        variables={"买家昵称": "小王"})).suggestions[0]
+    partial = runtime.suggester.suggest(SuggestRequest("vars", "快递到哪了", context=SuggestContext(
+        variables={"买家昵称": "小王"}))).suggestions[0]
     assert partial.answer == "小王您好，订单尾号{订单尾号}由{物流公司}配送中"
     assert partial.variables_missing == ("订单尾号", "物流公司") and partial.auto_reply is False
 
@@ -77,7 +76,7 @@ def test_guard_blocks_and_diversity_dedupes(runtime, real_encoder):
                FaqEntry(id="B2", question="联系方式是什么", similar=("怎么找客服",), answers=("在这里留言就可以",)),
                FaqEntry(id="B3", question="客服电话多少", similar=("打电话找谁",), answers=("在这里留言就可以",))]
     import_entries(runtime.store, runtime.settings.index_dir, real_encoder, "guard", entries, source="test")
-    result = runtime.suggester.suggest("guard", "怎么联系你们", top_k=3, min_confidence=0.0)
+    result = runtime.suggester.suggest(SuggestRequest("guard", "怎么联系你们", top_k=3, min_confidence=0.0))
     assert [b.entry_id for b in result.blocked] == ["B1"] and result.blocked[0].kinds == ["wechat"]
     answers = [s.answer for s in result.suggestions]
     assert "加微信 shop888 联系" not in answers and answers.count("在这里留言就可以") == 1
@@ -87,15 +86,15 @@ def test_guard_blocks_and_diversity_dedupes(runtime, real_encoder):
     from service.pipeline import Suggester
 
     unguarded = Suggester(runtime.store, runtime.settings.index_dir, real_encoder, intent_model=runtime.intent_model,
-                          options=with_options(runtime.pipeline_options, guard=False))
-    off = unguarded.suggest("guard", "怎么联系你们", top_k=3, min_confidence=0.0)
+                          options=with_options(runtime.suggester.options, guard=False))
+    off = unguarded.suggest(SuggestRequest("guard", "怎么联系你们", top_k=3, min_confidence=0.0))
     assert off.blocked == [] and "加微信 shop888 联系" in [s.answer for s in off.suggestions]
 
 
 def test_abstains_with_an_intent_template_when_nothing_fits(runtime, real_encoder):
     entries = [FaqEntry(id="I1", question="可以开发票吗", similar=("能开票吗", "发票怎么开"), answers=("可以开电子发票",))]
     import_entries(runtime.store, runtime.settings.index_dir, real_encoder, "tiny", entries, source="test")
-    result = runtime.suggester.suggest("tiny", "怎么还不发货，急用啊，快点")
+    result = runtime.suggester.suggest(SuggestRequest("tiny", "怎么还不发货，急用啊，快点"))
     assert result.abstained
     (template,) = result.suggestions
     assert (template.source, template.intent, template.entry_id) == ("template", "催发货", None)
@@ -159,7 +158,7 @@ def test_a_reloaded_shop_reads_its_cached_tables_and_survives_a_corrupt_file(run
     for damage in (None, b"not a zip file"):
         if damage is not None:
             lexicon.write_bytes(damage)
-        runtime.suggester._loaded.clear()  # a cold load, as after an LRU eviction
+        runtime.suggester.shops.clear()  # a cold load, as after an LRU eviction
         again = ask(runtime, "衣服小了能换大一码吗")
         assert [(s.entry_id, s.confidence, s.features) for s in again.suggestions] == \
             [(s.entry_id, s.confidence, s.features) for s in before.suggestions]
@@ -178,7 +177,8 @@ def test_large_shops_search_a_cached_graph_with_the_same_answers(runtime, tmp_pa
 
     messages = ["衣服小了能换大一码吗", "几天能到货", "有没有优惠券", "可以开发票吗", "怎么联系客服"]
     plain = suggester(0)
-    flat = [[(s.entry_id, round(s.confidence, 4)) for s in plain.suggest("demo", m).suggestions] for m in messages]
+    flat = [[(s.entry_id, round(s.confidence, 4)) for s in plain.suggest(SuggestRequest("demo", m)).suggestions]
+            for m in messages]
     graph = suggester(10)
     kb = graph.kb("demo")
     assert kb.index.graph is not None and kb.index.graph.hnsw.efSearch >= 50
@@ -186,14 +186,14 @@ def test_large_shops_search_a_cached_graph_with_the_same_answers(runtime, tmp_pa
     assert ranker.centroid_graph is not None and ranker.centroid_graph.ntotal == len(ranker.entry_ids) > 80
     # Counted against the memory budget: both graphs, on top of what the plain load holds.
     assert kb.nbytes - plain.kb("demo").nbytes >= kb.index.graph_nbytes + ranker.centroid_graph_nbytes > 0
-    assert [[(s.entry_id, round(s.confidence, 4)) for s in graph.suggest("demo", m).suggestions]
+    assert [[(s.entry_id, round(s.confidence, 4)) for s in graph.suggest(SuggestRequest("demo", m)).suggestions]
             for m in messages] == flat
     folder = index_dir(runtime.settings.index_dir, "demo", runtime.store.require_active_version("demo"))
     for name in ("graph.hnsw*.faiss", "centroids.hnsw*.faiss"):
         [cached] = folder.glob(name)
         cached.write_bytes(b"damaged")
         again = suggester(10)  # a new process: reads the file, finds it damaged, rebuilds and rewrites it
-        assert [again.suggest("demo", m).suggestions[0].entry_id for m in messages] == [f[0][0] for f in flat]
+        assert [again.suggest(SuggestRequest("demo", m)).suggestions[0].entry_id for m in messages] == [f[0][0] for f in flat]
         assert cached.stat().st_size > 1000
     assert suggester(0).kb("demo").index.graph is None
     assert suggester(0).kb("demo").ranking.ranker.centroid_graph is None
@@ -208,7 +208,7 @@ def test_a_loaded_shop_adds_next_to_nothing_for_the_garbage_collector(runtime):
 
     suggester = Suggester(runtime.store, runtime.settings.index_dir, runtime.encoder, intent_model=runtime.intent_model)
     suggester.kb("demo")  # imports and caches warmed once
-    suggester._loaded.clear()
+    suggester.shops.clear()
     gc.collect()
     before = len(gc.get_objects())
     kb = suggester.kb("demo")

@@ -10,7 +10,9 @@ from models.errors import ArtifactMismatch
 from models.quick_phrase_scorer import QP_FEATURES, QuickPhraseScorer
 from service.app import create_app
 from service.config import Settings
-from service.runtime import DEMO_FAQ_PATH, Runtime
+from service.demo_shop import DEMO_FAQ_PATH
+from service.pipeline import SuggestRequest
+from service.runtime import Runtime
 from tests.conftest import ARTIFACTS, OPERATOR_HEADERS, OPERATOR_KEY
 
 pytestmark = pytest.mark.slow
@@ -20,8 +22,7 @@ FAQ = "编号,标准问题,相似问题,答案,分类\nA,包邮吗,免运费吗|
 
 @pytest.fixture
 def client(tmp_path, real_encoder):
-    runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, artifacts_dir=ARTIFACTS))
-    runtime.encoder = real_encoder
+    runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, artifacts_dir=ARTIFACTS), encoder=real_encoder)
     assert runtime.quick_phrase_scorer is not None, "set-up trains it: smartreply train quick-phrases"
     with TestClient(create_app(runtime=runtime), headers=OPERATOR_HEADERS) as c:
         assert c.post("/v1/shops/s1/kb", files={"file": ("faq.csv", FAQ.encode(), "text/csv")}).status_code == 201
@@ -56,8 +57,7 @@ def test_a_quick_phrase_that_answers_is_suggested_beside_the_faq(client):
 
 def test_the_switch_turns_quick_phrases_off(tmp_path, real_encoder):
     runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, artifacts_dir=ARTIFACTS,
-                               quick_phrases_in_suggestions=False))
-    runtime.encoder = real_encoder
+                               quick_phrases_in_suggestions=False), encoder=real_encoder)
     with TestClient(create_app(runtime=runtime), headers=OPERATOR_HEADERS) as c:
         c.post("/v1/shops/s1/kb", files={"file": ("faq.csv", FAQ.encode(), "text/csv")})
         c.post("/v1/shops/s1/quick-phrases", json={"text": "亲，现货付款后48小时内发货哦～", "group": "发货"})
@@ -66,10 +66,9 @@ def test_the_switch_turns_quick_phrases_off(tmp_path, real_encoder):
 
 
 def test_the_demo_shop_greets_and_thanks_with_its_quick_phrases(tmp_path, real_encoder):
-    runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, artifacts_dir=ARTIFACTS))
-    runtime.encoder = real_encoder
-    runtime.ensure_demo_shop()
-    result = runtime.suggester.suggest("demo", "谢谢啦", top_k=3)
+    runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, artifacts_dir=ARTIFACTS), encoder=real_encoder)
+    runtime.demo.ensure()
+    result = runtime.suggester.suggest(SuggestRequest("demo", "谢谢啦", top_k=3))
     assert any(s.source == "quick_phrase" and "感谢" in s.answer for s in result.suggestions)
     assert DEMO_FAQ_PATH.is_file()
 

@@ -18,8 +18,7 @@ RULES = "/v1/shops/s1/rules"
 
 @pytest.fixture
 def client(tmp_path, fake_encoder, database_url):
-    runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, database_url=database_url, max_quick_phrases=5))
-    runtime.encoder = fake_encoder
+    runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, database_url=database_url, max_quick_phrases=5), encoder=fake_encoder)
     with TestClient(create_app(runtime=runtime), headers=OPERATOR_HEADERS) as c:
         yield c
 

@@ -35,8 +35,7 @@ def all_routes(app):
 def world(tmp_path, fake_encoder, database_url):
     """Two shops with a KB, quick phrases, rules, a suggestion and feedback each; keys of each scope."""
     runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, database_url=database_url,
-                               rate_limit_per_second=0))
-    runtime.encoder = fake_encoder
+                               rate_limit_per_second=0), encoder=fake_encoder)
     with TestClient(create_app(runtime=runtime)) as client:
         op = OPERATOR_HEADERS
         keys = {}
@@ -153,8 +152,7 @@ def test_feedback_for_another_shops_request_is_refused(world):
 
 def test_rate_limit_429_with_retry_after(tmp_path, fake_encoder):
     runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, rate_limit_per_second=1,
-                               rate_limit_burst=3))
-    runtime.encoder = fake_encoder
+                               rate_limit_burst=3), encoder=fake_encoder)
     with TestClient(create_app(runtime=runtime), headers=OPERATOR_HEADERS) as client:
         key = client.post("/v1/shops/s1/keys", json={"scopes": ["agent"]}).json()["key"]
         codes = [client.post("/v1/compliance/check", json={"text": "你好"}, headers=bearer(key)).status_code
@@ -167,8 +165,7 @@ def test_rate_limit_429_with_retry_after(tmp_path, fake_encoder):
 
 def test_limits_and_validation_bodies(tmp_path, fake_encoder):
     runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, max_body_bytes=2048,
-                               max_upload_bytes=4096, max_top_k=5, max_message_chars=50))
-    runtime.encoder = fake_encoder
+                               max_upload_bytes=4096, max_top_k=5, max_message_chars=50), encoder=fake_encoder)
     with TestClient(create_app(runtime=runtime), headers=OPERATOR_HEADERS) as client:
         client.post("/v1/shops/s1/kb", files={"file": ("faq.csv", FAQ_B.encode(), "text/csv")})
         r = client.post("/v1/shops/s1/suggestions", json={"message": "包" * 3000})
@@ -191,8 +188,7 @@ def test_limits_and_validation_bodies(tmp_path, fake_encoder):
 
 
 def test_auth_off_is_explicit(tmp_path, fake_encoder):
-    runtime = Runtime(Settings(data_dir=tmp_path, auth="off"))
-    runtime.encoder = fake_encoder
+    runtime = Runtime(Settings(data_dir=tmp_path, auth="off"), encoder=fake_encoder)
     with TestClient(create_app(runtime=runtime)) as client:
         assert client.post("/v1/compliance/check", json={"text": "你好"}).status_code == 200
     assert Settings().auth == "on"

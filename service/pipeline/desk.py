@@ -1,6 +1,6 @@
 """What the suggestion pipeline adds for the desk around it: escalation and routing (no web framework).
 
-``Suggester`` calls ``escalation`` once the message is encoded (the detector reuses that vector; no
+``Suggester`` (suggester.py) calls ``escalation`` once the message is encoded (the detector reuses that vector; no
 second model call) and ``route`` once the suggestions are decided (the best FAQ answer's category
 can decide the group). Both are cheap: a few regular expressions, one 512 × 8 product, dictionary
 lookups, and the shop's routing table from a cache.
@@ -8,15 +8,19 @@ lookups, and the shop's routing table from a cache.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+import numpy as np
 
 from knowledge_base.routing import RouteDecision, RoutingBook, route
+from models.encoder import Encoder
 from models.escalation import Escalation, EscalationDetector
 from models.intent import IntentPrediction
+from models.normalize import normalize_text
 
-from .ranking import SuggestContext
+from .contract import SuggestContext
 
-__all__ = ["DeskAnnotator"]
+__all__ = ["DeskAnnotator", "EscalationCheck"]
 
 
 class DeskAnnotator:
@@ -40,3 +44,21 @@ class DeskAnnotator:
                      intent_confidence=intent.confidence if intent else 0.0,
                      category=top_kb.category if top_kb is not None and top_kb.category else None,
                      escalated=escalation is not None)
+
+
+class EscalationCheck:
+    """Whether a person must handle a message now, outside the suggestion pipeline (the auto-reply
+    rules' dry run), and the normalised message's vector if it was encoded for that (reuse it)."""
+
+    def __init__(self, detector: EscalationDetector | None, encoder: Encoder,
+                 normalise: Callable[[str], str] = normalize_text) -> None:
+        self.detector = detector
+        self.encoder = encoder
+        self.normalise = normalise
+
+    def __call__(self, message: str) -> tuple[Escalation | None, np.ndarray | None]:
+        if self.detector is None:
+            return None, None
+        text = self.normalise(message)
+        vector = self.encoder.encode([text])[0] if self.detector.model is not None else None
+        return self.detector.detect(text, vector), vector

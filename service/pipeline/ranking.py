@@ -1,101 +1,31 @@
-"""Suggestion steps after retrieval: rerank, decide, render, guard (no web framework in here).
-
-``Suggester`` (service/pipeline.py) loads a shop and retrieves candidate phrasings; this module turns
-them into what an agent sees: entries reranked by the shop's learned ``EntryRanker`` with a
-calibrated confidence, at most one suggestion per answer, answer variables filled from the order
-context, anything that fails the compliance guard removed (and reported), keyword rules first and an
-intent template when the knowledge base has nothing good.
+"""The rerank stage's shop state: a loaded version's ``EntryRanker`` (models/ranker.py) and the files
+it derives and caches in the version's index folder (character-gram tables, hubness, learned weights,
+the centroid graph), so loading a shop again costs little.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import json
 import logging
 import math
-import re
 import zipfile
-from dataclasses import dataclass, field
-from datetime import datetime
-from functools import lru_cache
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from knowledge_base.compliance import check_text
 from knowledge_base.index import GRAPH_M, ShopIndex, graph_nbytes, hnsw_graph, index_dir
 from knowledge_base.learning import LearnedLayer
 from models.intent import IntentClassifier, intent_tag
-from models.messages import M, Msg
 from models.normalize import DEFAULT_NORMALISATION, Normalisation, normalize_text
-from models.ranker import FEATURES, LEXICON_FORMAT, EntryRanker
+from models.ranker import LEXICON_FORMAT, EntryRanker
 
-__all__ = [
-    "PipelineOptions", "SuggestContext", "Turn", "ShopRanking", "build_shop_ranking", "attach_centroid_graph",
-    "render_variables", "intent_template", "guard", "why",
-]
+from .options import PipelineOptions
+
+__all__ = ["ShopRanking", "build_shop_ranking", "attach_centroid_graph"]
 
 logger = logging.getLogger(__name__)
-
-_VARIABLE = re.compile(r"\{([^{}\s]{1,20})\}")
-
-
-@dataclass(frozen=True)
-class PipelineOptions:
-    """The pipeline's switches (each a setting, so an evaluation ablation is one flag)."""
-
-    rerank: bool = True
-    feature_centroid: bool = True
-    feature_lexical: bool = True
-    feature_intent: bool = True
-    feature_prior: bool = True
-    feature_hub: bool = True
-    suggest_threshold: float = 0.1
-    auto_reply_threshold: float = 0.9
-    context_weight: float = 0.5
-    context_max_chars: int = 8
-    templates: bool = True
-    rules: bool = True
-    quick_phrases: bool = True
-    guard: bool = True
-
-    def features(self) -> tuple[str, ...]:
-        off = set()
-        if not self.feature_centroid:
-            off |= {"centroid", "gap_centroid"}
-        if not self.feature_lexical:
-            off.add("lexical")
-        if not self.feature_intent:
-            off.add("intent")
-        if not self.feature_prior:
-            off.add("prior")
-        if not self.feature_hub:
-            off.add("centroid_hub")
-        return tuple(f for f in FEATURES if f not in off)
-
-
-@dataclass(frozen=True)
-class Turn:
-    role: str  # buyer | agent
-    text: str
-    at: datetime | None = None  # when it was sent, if the caller knows (repeated unanswered asks)
-
-
-@dataclass
-class SuggestContext:
-    """What the agent UI knows besides the message."""
-
-    turns: list[Turn] = field(default_factory=list)  # earlier turns, oldest first
-    variables: dict[str, str] = field(default_factory=dict)  # {买家昵称}, {订单尾号}, {物流公司} …
-    conversation_id: str | None = None
-    at: datetime | None = None
-
-    def previous_buyer_text(self) -> str | None:
-        for turn in reversed(self.turns):
-            if turn.role == "buyer" and turn.text.strip():
-                return turn.text
-        return None
 
 
 @dataclass
@@ -234,85 +164,3 @@ def _read_array(path: Path | None, name: str, length: int) -> np.ndarray | None:
         logger.warning("ignoring unreadable %s (%s); computing it again", path, exc)
         return None
     return values if len(values) == length else None
-
-
-def render_variables(text: str, variables: dict[str, str]) -> tuple[str, tuple[str, ...]]:
-    """Fill ``{名称}`` placeholders; returns the text and the names that could not be filled."""
-    missing: list[str] = []
-
-    def fill(m: re.Match) -> str:
-        value = variables.get(m.group(1))
-        if value is None or not str(value).strip():
-            missing.append(m.group(1))
-            return m.group(0)
-        return str(value)
-
-    return _VARIABLE.sub(fill, text), tuple(dict.fromkeys(missing))
-
-
-@lru_cache(maxsize=1)
-def _templates() -> dict[str, str]:
-    path = Path(__file__).resolve().parent / "data" / "intent_templates.json"
-    return json.loads(path.read_text("utf-8"))
-
-
-def intent_template(intent: str | None) -> str | None:
-    return _templates().get(intent) if intent else None
-
-
-@lru_cache(maxsize=20_000)
-def guard(text: str) -> tuple[bool, str, tuple[str, ...]]:
-    """(allowed, reason, kinds) of the compliance check on an outgoing text.
-
-    Cached: the same FAQ answers come back request after request, and the check costs ~0.5 ms."""
-    result = check_text(text)
-    return result.allowed, result.reason(), tuple(result.kinds)
-
-
-def blend_context(vector: np.ndarray, context_vector: np.ndarray | None, weight: float) -> np.ndarray:
-    """A short follow-up ("那要多久") borrows meaning from the buyer's previous turn."""
-    if context_vector is None or weight <= 0:
-        return vector
-    mixed = vector + weight * context_vector
-    norm = np.linalg.norm(mixed)
-    return mixed / norm if norm > 0 else vector
-
-
-def why(candidate, *, message_intent: str | None, neighbours: tuple[float | None, float | None],  # noqa: ANN001
-        top_question: str | None, thresholds: tuple[float, float], top_k: int) -> list[Msg]:
-    """The main reasons a ranked candidate (``pipeline.RankedCandidate``) stands where it does, one
-    sentence each: how close its nearest phrasing is in meaning, word overlap when it is telling,
-    intent agreement, its lead over (or gap to) its neighbours, then what the thresholds decided.
-    ``neighbours``: the confidence of the next candidate (for the first) and of the first (for the rest).
-    """
-    s = candidate.suggestion
-    f = s.features or {}
-    out: list[Msg] = []
-    dense = f.get("dense_max", s.score)
-    level = "high" if dense >= 0.85 else "mid" if dense >= 0.7 else "low"
-    out.append(M(f"why.dense_{level}", phrasing=s.matched_question or s.question, value=round(dense, 3)))
-    lexical = f.get("lexical")
-    if lexical is not None and (lexical >= 0.5 or lexical <= 0.1):
-        out.append(M("why.lexical_high" if lexical >= 0.5 else "why.lexical_low", value=round(lexical, 3)))
-    if s.intent and message_intent:
-        out.append(M("why.intent_same", intent=s.intent) if s.intent == message_intent
-                   else M("why.intent_other", intent=s.intent, message_intent=message_intent))
-    following, best = neighbours
-    if candidate.rank == 1 and following is not None and s.confidence - following >= 0.3:
-        out.append(M("why.gap_lead", gap=round(s.confidence - following, 3)))
-    elif candidate.rank > 1 and best is not None and best - s.confidence < 0.1 and top_question:
-        out.append(M("why.gap_close", gap=round(best - s.confidence, 3), top=top_question))
-    suggest, auto = thresholds
-    conf = round(s.confidence, 3)
-    if candidate.status == "suggested":
-        out.append(M("why.auto", confidence=conf, threshold=auto) if candidate.auto_reply
-                   else M("why.suggest", confidence=conf, threshold=suggest))
-    elif candidate.status == "below_threshold":
-        out.append(M("why.below", confidence=conf, threshold=suggest, missing=round(suggest - s.confidence, 3)))
-    elif candidate.status == "duplicate":
-        out.append(M("why.duplicate", entry=candidate.other or ""))
-    elif candidate.status == "blocked":
-        out.append(M("why.blocked", reason=[M(f"compliance.{k}") for k in (candidate.other or "").split(",") if k]))
-    else:
-        out.append(M("why.beyond_top_k", rank=candidate.rank, top_k=top_k))
-    return out
