@@ -31,6 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from knowledge_base.chatlogs import Turn
 from knowledge_base.parsing import parse_kb_file
 from knowledge_base.schema import FaqEntry
 from models.errors import InvalidUpload
@@ -43,8 +44,7 @@ __all__ = [
     "FaqDataset",
     "FaqQuery",
     "ReplyTurn",
-    "ChatTurn",
-    "ReplyPair",
+        "ReplyPair",
     "TextPair",
     "IntentExample",
     "load_csds",
@@ -294,18 +294,12 @@ REFERENCE_SEP = "<sep>"  # the replies of different agents
 
 
 @dataclass(frozen=True)
-class ChatTurn:
-    speaker: str  # "buyer" | "agent"
-    text: str
-
-
-@dataclass(frozen=True)
 class ReplyTurn:
     """One buyer turn to answer, with the session's context and the human replies (non-NULL)."""
 
     session: str
     index: int  # n of <Qn>
-    context: tuple[ChatTurn, ...]
+    context: tuple[Turn, ...]
     query: str
     references: tuple[str, ...]
     null_references: int
@@ -326,7 +320,7 @@ def load_jddc_dev(questions: Path, answers: Path) -> list[ReplyTurn]:
                            f"({', '.join(sorted(missing)[:5]) or 'different order'})")
     out: list[ReplyTurn] = []
     for sid, qlines in sessions_q.items():
-        context: list[ChatTurn] = []
+        context: list[Turn] = []
         turns: list[tuple[int, str]] = []
         in_context = False
         for line in qlines:
@@ -335,11 +329,11 @@ def load_jddc_dev(questions: Path, answers: Path) -> list[ReplyTurn]:
             elif line == "</context>":
                 in_context = False
             elif in_context and line.startswith("Q:"):
-                context.append(ChatTurn("buyer", join_messages(line[2:].strip())))
+                context.append(Turn("buyer", join_messages(line[2:].strip())))
             elif in_context and line.startswith("A:"):
                 first = next((r for r in line[2:].strip().split(REFERENCE_SEP) if r.strip() != "NULL"), "")
                 if first.strip():
-                    context.append(ChatTurn("agent", join_messages(first)))
+                    context.append(Turn("agent", join_messages(first)))
             elif m := _QUESTION.match(line):
                 turns.append((int(m.group(1)), m.group(2)))
             elif line:
@@ -355,7 +349,7 @@ def load_jddc_dev(questions: Path, answers: Path) -> list[ReplyTurn]:
             out.append(ReplyTurn(session=sid, index=n, context=tuple(context), query=join_messages(q),
                                  references=good, null_references=len(refs) - len(good)))
             # Later turns see this buyer turn; the agent's actual reply is the unknown being scored.
-            context.append(ChatTurn("buyer", join_messages(q)))
+            context.append(Turn("buyer", join_messages(q)))
     return out
 
 
@@ -398,32 +392,32 @@ class ReplyPair:
     source: str
 
 
-def load_jddc_chat(path: Path) -> dict[str, list[ChatTurn]]:
+def load_jddc_chat(path: Path) -> dict[str, list[Turn]]:
     """Sessions of a JDDC 2019 chat log, consecutive messages of one speaker merged into a turn.
 
     The product's own reader (``knowledge_base.mining``, which mines FAQs from the same format)
     parses the file; placeholders are then made canonical as in the other JDDC loaders.
     """
-    from knowledge_base.mining import read_jddc_chat
+    from knowledge_base.chatlogs import read_jddc_chat
     from models.errors import UploadError
 
     try:
         conversations = read_jddc_chat(Path(path))
     except UploadError as exc:
         raise DatasetError(exc.message) from exc
-    sessions: dict[str, list[ChatTurn]] = {}
+    sessions: dict[str, list[Turn]] = {}
     for conversation in conversations:
-        turns = [ChatTurn(t.role, join_messages(t.text)) for t in conversation.turns]
+        turns = [Turn(t.role, join_messages(t.text)) for t in conversation.turns]
         sessions[conversation.id] = [t for t in turns if t.text]
     return sessions
 
 
-def chat_reply_pairs(sessions: dict[str, list[ChatTurn]], source: str = "") -> list[ReplyPair]:
+def chat_reply_pairs(sessions: dict[str, list[Turn]], source: str = "") -> list[ReplyPair]:
     """Every (buyer turn → the agent turn right after it) of every session."""
     out = []
     for turns in sessions.values():
         for prev, nxt in zip(turns, turns[1:]):
-            if prev.speaker == "buyer" and nxt.speaker == "agent":
+            if prev.role == "buyer" and nxt.role == "agent":
                 out.append(ReplyPair(prev.text, nxt.text, source))
     return out
 

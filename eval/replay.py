@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from knowledge_base.derived import ranker_weight_files
 from knowledge_base.schema import FaqEntry
 from service.pipeline import SuggestRequest
 
@@ -189,8 +190,9 @@ class ReplayShop:
 
     def ranker_fits(self) -> int:
         """Ranker weight files the shop's loads wrote (one per fit: at import, then per bucket of learned
-        examples, ``service/pipeline/ranking.py``)."""
-        return len(list((Path(self.served.settings.index_dir) / self.shop).glob("*/ranker.*.json")))
+        examples, ``knowledge_base/derived.py``)."""
+        shop = Path(self.served.settings.index_dir) / self.shop
+        return sum(len(ranker_weight_files(folder)) for folder in shop.iterdir() if folder.is_dir())
 
 
 def _mode_options(spec: SystemSpec, mode: str) -> dict:

@@ -40,7 +40,6 @@ from service.pipeline import (
     Suggestion,
     SuggestionLog,
     SuggestRequest,
-    Turn,
     build_pipeline,
     encoder_from,
     parse_limits_from,
@@ -309,7 +308,7 @@ class PipelineRanker:
     def suggest(self, query: str, k: int, context: Sequence[Any] | None = None) -> list[Suggestion]:
         if self.shop_ is None:
             raise RuntimeError("PipelineRanker is not fitted; call fit(entries) first")
-        turns = [Turn(role=t.speaker, text=t.text) for t in context] if context else []
+        turns = list(context) if context else []
         result = self.served.pipeline.suggest(SuggestRequest(self.shop_, query, top_k=k, min_confidence=0.0,
                                                              context=SuggestContext(turns=turns)))
         self.last_timings = result.timings_ms

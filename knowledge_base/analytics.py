@@ -32,7 +32,8 @@ from models.messages import M
 from models.normalize import understandable
 from models.privacy import mask_pii
 
-from .store import KbStore, feedback_events, suggestion_events
+from .store import KbStore
+from .tables import feedback_events, suggestion_events
 
 __all__ = [
     "SuggestionEvent", "Feedback", "EventLog", "FEEDBACK_ACTIONS", "HotItem", "Cluster", "AdoptionReport",

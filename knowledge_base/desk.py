@@ -35,7 +35,8 @@ from sqlalchemy.exc import IntegrityError
 from models.errors import InvalidItem, ValidationProblem
 from models.messages import M
 
-from .store import KbStore, desk_events, feedback_events, suggestion_events
+from .store import KbStore
+from .tables import desk_events, feedback_events, suggestion_events
 
 __all__ = [
     "EVENT_TYPES", "REPLY_ACTIONS", "DeskEvent", "Targets", "DEFAULT_TARGETS", "RecordResult", "ConversationState",

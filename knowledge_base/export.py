@@ -20,7 +20,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font
 
 from .cells import csv_bytes
-from .parsing import status_text
+from .validation import status_text
 from .schema import FaqEntry
 
 __all__ = ["FAQ_HEADERS", "TEMPLATE_NOTES", "ExportFormat", "faq_rows", "export_faq", "template_file", "write_table",

@@ -43,7 +43,9 @@ from .index import (
     remove_orphans,
     save_index,
 )
-from .parsing import KbConsistency, ParseLimits, ParsedKb, parse_kb_file
+from .parsing import ParsedKb, parse_kb_file
+from .tablefile import ParseLimits
+from .validation import KbConsistency
 from .schema import FaqEntry, KbVersion
 from .store import KbStore
 

@@ -30,7 +30,7 @@ from .schema import FaqEntry, Phrasing
 
 __all__ = [
     "Encoder", "ShopIndex", "build_index", "derive_index", "index_dir", "load_index", "save_index",
-    "remove_index", "remove_orphans", "attach_graph", "hnsw_graph", "graph_nbytes", "PhrasingTable",
+    "remove_index", "remove_orphans", "hnsw_graph", "graph_nbytes", "PhrasingTable",
     "INDEX_FORMAT", "GRAPH_M",
 ]
 
@@ -99,7 +99,7 @@ class ShopIndex:
     dim: int
     index: faiss.Index
     phrasings: PhrasingTable  # position == FAISS id
-    # An approximate search graph over the same vectors (large shops, see ``attach_graph``); ``search``
+    # An approximate search graph over the same vectors (large shops, see ``derived.attach_graph``); ``search``
     # uses it when present. Its ids are the phrasing ids too.
     graph: faiss.Index | None = None
 
@@ -326,16 +326,6 @@ def load_index(root: Path, shop_id: str, version: int, *, encoder_id: str) -> Sh
 def _damaged(folder: Path, problem: str) -> IndexDamaged:
     return IndexDamaged(f"{folder} cannot be read: {problem}; activate another version (`smartreply kb activate`) "
                         "or upload the FAQ again")
-
-
-def attach_graph(root: Path | None, shop_index: ShopIndex, *, ef_search: int) -> ShopIndex:
-    """Give ``shop_index`` an HNSW search graph, read from beside the index or built and saved there."""
-    folder = index_dir(root, shop_index.shop_id, shop_index.version) if root is not None else None
-    path = folder / f"graph.hnsw{GRAPH_M}.faiss" if folder is not None else None
-    shop_index.graph = hnsw_graph(
-        (shop_index.size, shop_index.dim), shop_index.vectors, path, ef_search=ef_search,
-        what=f"search graph for shop {shop_index.shop_id} v{shop_index.version}")
-    return shop_index
 
 
 def hnsw_graph(shape: tuple[int, int], vectors: Callable[[], np.ndarray], path: Path | None, *,

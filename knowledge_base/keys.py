@@ -19,7 +19,8 @@ from sqlalchemy import insert, select, update
 from models.errors import InvalidRequest, ItemNotFound
 from models.messages import M
 
-from .store import KbStore, api_keys
+from .store import KbStore
+from .tables import api_keys
 
 __all__ = ["ApiKey", "CreatedKey", "KeyRing", "SCOPES", "hash_key", "matches_secret"]
 

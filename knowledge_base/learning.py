@@ -35,7 +35,8 @@ from models.errors import InvalidRequest, ItemNotFound
 from models.messages import M
 from models.privacy import mask_pii
 
-from .store import KbStore, learned_examples, shop_learning
+from .store import KbStore
+from .tables import learned_examples, shop_learning
 
 __all__ = ["LearnedExample", "LearnedLayer", "LearningBook", "STATUSES", "ORIGINS", "LEARNING_ACTIONS",
            "encode_vector", "decode_vectors"]

@@ -37,7 +37,7 @@ from .importer import (
     import_kb_file,
     recover_interrupted_builds,
 )
-from .parsing import ParseLimits
+from .tablefile import ParseLimits
 from .schema import FaqEntry, KbVersion
 from .store import KbStore
 

@@ -1,13 +1,7 @@
 """Mine FAQ candidates from historical chat logs: what buyers ask most, and what agents answered.
 
-The input is a log of buyer ↔ agent conversations, read from one of two formats:
-
-* the JDDC 2019 chat log: a TSV without header, 7 columns ``session_id``, ``customer_id``,
-  ``waiter_send`` (0 buyer, 1 agent), ``is_transfer``, ``is_repeat``, ``sku``, ``content``;
-* a generic JSONL, one conversation per line:
-  ``{"conversation_id": "c1", "turns": [{"role": "buyer" | "agent", "text": "…"}, …]}``.
-
-Consecutive messages of one speaker form one turn. Buyer turns that ask something (not greetings,
+The input is a log of buyer ↔ agent conversations (``chatlogs.py`` reads the JDDC TSV and the generic
+JSONL formats). Buyer turns that ask something (not greetings,
 thanks, acknowledgements or a single character) are embedded, clustered by cosine similarity, and
 each cluster of at least ``min_size`` conversations becomes one FAQ entry: the most central buyer
 question is the 标准问题, other distinct members the 相似问题, and the agent reply that followed
@@ -21,120 +15,33 @@ No FastAPI, no evaluation code: the CLI (``smartreply kb mine``) is the entry po
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from models.encoder import Encoder
-from models.errors import UploadError
 from models.privacy import mask_pii
 
+from .chatlogs import Conversation
 from .compliance import check_text
 from .export import export_faq
-from .parsing import ParseLimits, parse_kb_file
+from .parsing import parse_kb_file
+from .tablefile import ParseLimits
 from .schema import FaqEntry
 
 __all__ = [
-    "Turn", "Conversation", "MiningOptions", "MinedCluster", "MiningResult", "ChatLogFormat",
-    "read_chat_log", "read_jddc_chat", "read_jsonl_conversations", "normalise_placeholders",
+    "MiningOptions", "MinedCluster", "MiningResult", "normalise_placeholders",
     "is_question_like", "has_substance", "question_pairs", "mine_faq", "cluster_vectors",
 ]
 
 logger = logging.getLogger(__name__)
 
-ChatLogFormat = Literal["auto", "jddc", "jsonl"]
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
-
-
-@dataclass(frozen=True)
-class Turn:
-    role: str  # "buyer" | "agent"
-    text: str
-
-
-@dataclass(frozen=True)
-class Conversation:
-    id: str
-    turns: tuple[Turn, ...]
-
-
-# -- reading -----------------------------------------------------------------------------------------
-
-
-def _append(turns: list[Turn], role: str, text: str) -> None:
-    text = " ".join(text.split())
-    if not text:
-        return
-    if turns and turns[-1].role == role:
-        turns[-1] = Turn(role, f"{turns[-1].text} {text}")
-    else:
-        turns.append(Turn(role, text))
-
-
-def read_jddc_chat(path: Path) -> list[Conversation]:
-    """Conversations of a JDDC 2019 chat-log TSV, in file order (a session's rows are contiguous or not)."""
-    sessions: dict[str, list[Turn]] = {}
-    with Path(path).open(encoding="utf-8-sig", newline="") as fh:
-        for n, raw in enumerate(fh, start=1):
-            line = raw.rstrip("\r\n")
-            if not line.strip():
-                continue
-            cols = line.split("\t")
-            if len(cols) < 7 or cols[2] not in ("0", "1"):
-                raise UploadError(f"{path}: line {n} is not a JDDC chat-log row (7 tab-separated columns: "
-                                    "session, customer, waiter_send 0/1, is_transfer, is_repeat, sku, content)")
-            # A turn made of several messages is joined with !@@@! in some JDDC files.
-            text = " ".join(part for part in "\t".join(cols[6:]).split("!@@@!"))
-            _append(sessions.setdefault(cols[0], []), "agent" if cols[2] == "1" else "buyer", text)
-    return [Conversation(sid, tuple(turns)) for sid, turns in sessions.items()]
-
-
-def read_jsonl_conversations(path: Path) -> list[Conversation]:
-    """Conversations of the generic JSONL format (see the module docstring)."""
-    out: list[Conversation] = []
-    with Path(path).open(encoding="utf-8-sig") as fh:
-        for n, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                row = json.loads(raw)
-                cid = str(row.get("conversation_id") or f"line-{n}")
-                turns: list[Turn] = []
-                for t in row["turns"]:
-                    role = t["role"]
-                    if role not in ("buyer", "agent"):
-                        raise ValueError(f"role must be 'buyer' or 'agent', not {role!r}")
-                    _append(turns, role, str(t.get("text") or ""))
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                raise UploadError(f"{path}: line {n} is not a conversation "
-                                    '({"conversation_id", "turns": [{"role": "buyer"|"agent", "text"}]}): '
-                                    f"{exc}") from exc
-            out.append(Conversation(cid, tuple(turns)))
-    return out
-
-
-def read_chat_log(path: Path, fmt: ChatLogFormat = "auto") -> list[Conversation]:
-    """Read ``path`` as JDDC TSV or generic JSONL (``auto``: by suffix, then by the first line)."""
-    path = Path(path)
-    if fmt == "auto":
-        if path.suffix.lower() in (".jsonl", ".json"):
-            fmt = "jsonl"
-        else:
-            with path.open(encoding="utf-8-sig") as fh:
-                first = next((line for line in fh if line.strip()), "")
-            fmt = "jsonl" if first.lstrip().startswith("{") else "jddc"
-    if fmt == "jsonl":
-        return read_jsonl_conversations(path)
-    if fmt == "jddc":
-        return read_jddc_chat(path)
-    raise ValueError(f"unknown chat-log format {fmt!r}; use auto, jddc or jsonl")
 
 
 # -- filtering -----------------------------------------------------------------------------------------

@@ -20,10 +20,12 @@ from typing import Any
 from models.errors import InvalidItem, InvalidUpload, ItemExists, ItemNotFound, LimitExceeded, ValidationProblem
 from models.messages import M
 
-from .export import ExportFormat, write_table
 from .cells import cell_problems
-from .parsing import ParseLimits, TableRow, TableSchema, compliance_problems, read_table
-from .store import KbStore, Revision
+from .export import ExportFormat, write_table
+from .revisioned import Change, RevisionedBook
+from .store import KbStore
+from .tablefile import ParseLimits, TableRow, TableSchema, read_table
+from .validation import compliance_problems
 
 __all__ = ["QuickPhrase", "QuickPhraseLimits", "QuickPhraseBook", "QuickPhraseImport", "QP_SCHEMA", "QP_HEADERS",
            "check_phrases"]
@@ -140,36 +142,38 @@ def _from_item(item: dict[str, Any]) -> QuickPhrase:
                        shortcut=item["shortcut"] or "")
 
 
-class QuickPhraseBook:
-    """CRUD, bulk import/export and revisions of each shop's quick phrases."""
+class QuickPhraseBook(RevisionedBook[QuickPhrase]):
+    """CRUD, bulk import/export and revisions of each shop's quick phrases (list, get, delete, restore and
+    revisions: ``RevisionedBook``)."""
+
+    kind = _KIND
 
     def __init__(self, store: KbStore, limits: QuickPhraseLimits | None = None,
                  parse_limits: ParseLimits | None = None, *,
                  on_change: Callable[[str], None] | None = None) -> None:
-        self.store = store
+        super().__init__(store)
         self.limits = limits or QuickPhraseLimits()
         self.parse_limits = parse_limits or ParseLimits()
         # Told after every new revision (the suggestion pipeline serves the shop's phrases).
         self.on_change = on_change or (lambda shop_id: None)
 
-    def list(self, shop_id: str, revision: int | None = None) -> tuple[int | None, list[QuickPhrase]]:
-        self.store.require_shop(shop_id)
-        rev, items = self.store.collection(shop_id, _KIND, revision)
-        return rev, [_from_item(i) for i in items]
+    def _from_item(self, item: dict[str, Any]) -> QuickPhrase:
+        return _from_item(item)
 
-    def get(self, shop_id: str, phrase_id: str) -> QuickPhrase:
-        for p in self.list(shop_id)[1]:
-            if p.id == phrase_id:
-                return p
-        raise ItemNotFound(M("nf.quick_phrase", shop=shop_id, item=phrase_id))
+    def _not_found(self, shop_id: str, item_id: str) -> ItemNotFound:
+        return ItemNotFound(M("nf.quick_phrase", shop=shop_id, item=item_id))
+
+    def _change(self, shop_id: str, change: Change) -> tuple[int, list[dict]]:
+        result = super()._change(shop_id, change)
+        self.on_change(shop_id)
+        return result
 
     def _write(self, shop_id: str, change) -> tuple[int, list[QuickPhrase]]:  # noqa: ANN001 - callable
         def apply(items: list[dict]) -> tuple[list[dict], str]:
             phrases, action = change([_from_item(i) for i in items])
             return [_to_item(p) for p in phrases], action
 
-        revision, items = self.store.change_collection(shop_id, _KIND, apply)
-        self.on_change(shop_id)
+        revision, items = self._change(shop_id, apply)
         return revision, [_from_item(i) for i in items]
 
     def _validated(self, phrases: list[QuickPhrase], subject: str) -> None:
@@ -207,21 +211,10 @@ class QuickPhraseBook:
                     self._validated(new, M("item.quick_phrase", name=phrase_id))
                     result.append(new_p)
                     return new, f"update {phrase_id}"
-            raise ItemNotFound(M("nf.quick_phrase", shop=shop_id, item=phrase_id))
+            raise self._not_found(shop_id, phrase_id)
 
         revision, _ = self._write(shop_id, change)
         return revision, result[0]
-
-    def delete(self, shop_id: str, phrase_id: str) -> int:
-        self.store.require_shop(shop_id)
-
-        def change(phrases: list[QuickPhrase]) -> tuple[list[QuickPhrase], str]:
-            new = [p for p in phrases if p.id != phrase_id]
-            if len(new) == len(phrases):
-                raise ItemNotFound(M("nf.quick_phrase", shop=shop_id, item=phrase_id))
-            return new, f"delete {phrase_id}"
-
-        return self._write(shop_id, change)[0]
 
     def import_file(self, shop_id: str, filename: str, data: bytes, *, mode: str = "reject") -> QuickPhraseImport:
         """Replace the shop's quick phrases with the file's (a new revision)."""
@@ -254,11 +247,3 @@ class QuickPhraseBook:
         return write_table(fmt, QP_HEADERS, [[p.id, p.group, p.shortcut, p.text] for p in phrases],
                            sheet="快捷短语")
 
-    def revisions(self, shop_id: str) -> list[Revision]:
-        self.store.require_shop(shop_id)
-        return self.store.revisions(shop_id, _KIND)
-
-    def restore(self, shop_id: str, revision: int) -> tuple[int, list[QuickPhrase]]:
-        """A new revision equal to ``revision`` (the history is never rewritten)."""
-        _, old = self.list(shop_id, revision)
-        return self._write(shop_id, lambda _current: (old, f"restore revision {revision}"))

@@ -29,7 +29,7 @@ from models.errors import InvalidItem, ItemExists, ItemNotFound, LimitExceeded, 
 from models.messages import M
 
 from .cells import cell_problems
-from .parsing import ParseLimits, compliance_problems
+from .revisioned import RevisionedBook
 from .rules import (
     DEFAULT_TIMEZONE,
     Explanation,
@@ -41,7 +41,9 @@ from .rules import (
     rule_to_spec,
     zone,
 )
-from .store import KbStore, Revision
+from .store import KbStore
+from .tablefile import ParseLimits
+from .validation import compliance_problems
 
 __all__ = ["RuleBook", "encode_vectors", "decode_vectors"]
 
@@ -58,7 +60,12 @@ def decode_vectors(text: str, dim: int) -> np.ndarray:
     return np.frombuffer(base64.b64decode(text), dtype="<f4").reshape(-1, dim)
 
 
-class RuleBook:
+class RuleBook(RevisionedBook[Rule]):
+    """Each shop's rules (list, get, delete, restore and revisions: ``RevisionedBook``), their semantic
+    triggers' vectors, and which rule fires for a message."""
+
+    kind = _KIND
+
     def __init__(
         self,
         store: KbStore,
@@ -70,7 +77,7 @@ class RuleBook:
         state_ttl: float = 0.0,
         cached_revisions: int = 4096,
     ) -> None:
-        self.store = store
+        super().__init__(store)
         self.encoder = encoder
         self.normalise = normalise
         self.limits = limits or RuleLimits()
@@ -105,26 +112,16 @@ class RuleBook:
         self._states.pop(shop_id, None)
         return name
 
-    # -- reading ----------------------------------------------------------------------------
-    def list(self, shop_id: str, revision: int | None = None) -> tuple[int | None, list[Rule]]:
-        self.store.require_shop(shop_id)
-        rev, items = self.store.collection(shop_id, _KIND, revision)
-        return rev, [rule_from_spec(i["rule_id"], _spec(i)) for i in items]
+    # -- the collection ---------------------------------------------------------------------
+    def _from_item(self, item: dict[str, Any]) -> Rule:
+        return rule_from_spec(item["rule_id"], _spec(item))
 
-    def get(self, shop_id: str, rule_id: str) -> Rule:
-        for rule in self.list(shop_id)[1]:
-            if rule.id == rule_id:
-                return rule
-        raise ItemNotFound(M("nf.rule", shop=shop_id, item=rule_id))
+    def _not_found(self, shop_id: str, item_id: str) -> ItemNotFound:
+        return ItemNotFound(M("nf.rule", shop=shop_id, item=item_id))
 
-    def revisions(self, shop_id: str) -> list[Revision]:
-        self.store.require_shop(shop_id)
-        return self.store.revisions(shop_id, _KIND)
-
-    # -- writing ----------------------------------------------------------------------------
     def _change(self, shop_id: str, change: Callable[[list[dict]], tuple[list[dict], str]]) -> tuple[int, list[dict]]:
         try:
-            return self.store.change_collection(shop_id, _KIND, change)
+            return super()._change(shop_id, change)
         finally:
             self._states.pop(shop_id, None)
 
@@ -186,28 +183,10 @@ class RuleBook:
                                 else {**item, "spec": rule_to_spec(rule)})
                     result.append(rule)
                     return [*items[:n], new_item, *items[n + 1:]], f"update {rule_id}"
-            raise ItemNotFound(M("nf.rule", shop=shop_id, item=rule_id))
+            raise self._not_found(shop_id, rule_id)
 
         revision, _ = self._change(shop_id, change)
         return revision, result[0]
-
-    def delete(self, shop_id: str, rule_id: str) -> int:
-        self.store.require_shop(shop_id)
-
-        def change(items: list[dict]) -> tuple[list[dict], str]:
-            kept = [i for i in items if i["rule_id"] != rule_id]
-            if len(kept) == len(items):
-                raise ItemNotFound(M("nf.rule", shop=shop_id, item=rule_id))
-            return kept, f"delete {rule_id}"
-
-        return self._change(shop_id, change)[0]
-
-    def restore(self, shop_id: str, revision: int) -> tuple[int, list[Rule]]:
-        """A new revision equal to ``revision``."""
-        self.store.require_shop(shop_id)
-        _, old = self.store.collection(shop_id, _KIND, revision)
-        new_revision, items = self._change(shop_id, lambda _current: (old, f"restore revision {revision}"))
-        return new_revision, [rule_from_spec(i["rule_id"], _spec(i)) for i in items]
 
     # -- deciding ---------------------------------------------------------------------------
     def _state(self, shop_id: str) -> tuple[int | None, str]:

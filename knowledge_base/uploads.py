@@ -17,7 +17,7 @@ from .importer import ImportMode, ImportResult, RecoveryReport, UploadMode
 from .index import index_dir
 from .jobs import BuildWorker, SubmittedImport, submit_import
 from .manager import KnowledgeBase
-from .parsing import ParseLimits
+from .tablefile import ParseLimits
 from .store import BuildJob, KbStore
 
 __all__ = ["Uploads", "BuildMetrics"]

@@ -11,7 +11,14 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from knowledge_base.quick_phrases import QuickPhraseLimits
+from knowledge_base.rules import RuleLimits
+from knowledge_base.tablefile import ParseLimits
+
 __all__ = ["Settings"]
+
+# The limits' defaults live with the code that enforces them (one source); a setting only overrides one.
+_PARSE, _QUICK, _RULES = ParseLimits(), QuickPhraseLimits(), RuleLimits()
 
 
 class Settings(BaseSettings):
@@ -59,18 +66,18 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535, description="Port `smartreply serve` binds to.")
 
     max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest FAQ file accepted, in bytes.")
-    max_rows: int = Field(50_000, ge=1, description="Most data rows in one FAQ file.")
-    max_question_chars: int = Field(200, ge=10, description="Longest standard or similar question, in characters.")
-    max_answer_chars: int = Field(2_000, ge=10, description="Longest answer, in characters.")
-    max_similar_per_entry: int = Field(200, ge=1, description="Most similar questions (相似问题) of one FAQ entry.")
-    max_answers_per_entry: int = Field(20, ge=1, description="Most alternative answers of one FAQ entry.")
-    max_category_chars: int = Field(50, ge=1, le=100, description="Longest category (分类) name, in characters.")
+    max_rows: int = Field(_PARSE.max_rows, ge=1, description="Most data rows in one FAQ file.")
+    max_question_chars: int = Field(_PARSE.max_question_chars, ge=10, description="Longest standard or similar question, in characters.")
+    max_answer_chars: int = Field(_PARSE.max_answer_chars, ge=10, description="Longest answer, in characters.")
+    max_similar_per_entry: int = Field(_PARSE.max_similar, ge=1, description="Most similar questions (相似问题) of one FAQ entry.")
+    max_answers_per_entry: int = Field(_PARSE.max_answers, ge=1, description="Most alternative answers of one FAQ entry.")
+    max_category_chars: int = Field(_PARSE.max_category_chars, ge=1, le=100, description="Longest category (分类) name, in characters.")
     max_xlsx_uncompressed_bytes: int = Field(
-        100 * 1024 * 1024, ge=1024 * 1024,
+        _PARSE.max_xlsx_uncompressed_bytes, ge=1024 * 1024,
         description="Largest total uncompressed size of an XLSX (a zip), read from its directory before "
         "openpyxl opens it: bounds the memory of reading one.")
     max_xlsx_ratio: int = Field(
-        100, ge=10,
+        _PARSE.max_xlsx_ratio, ge=10,
         description="Largest compression ratio of any XLSX part over 1 MiB; real sheets stay near 5-30x, "
         "a zip bomb reaches 1000x.")
     kb_compliance_warning_kinds: list[str] = Field(
@@ -78,9 +85,9 @@ class Settings(BaseSettings):
         description="Compliance kinds (link, phone, wechat, qq, off_platform, absolute_term) that only warn "
         "instead of rejecting an answer, quick phrase or rule reply; JSON list, e.g. '[\"absolute_term\"]'.")
     max_quick_phrases: int = Field(
-        200, ge=1, le=10_000, description="Quick phrases (快捷短语) per shop: Feige allows 50, 千牛 200.")
-    max_quick_phrase_chars: int = Field(500, ge=10, description="Longest quick phrase, in characters.")
-    max_rules: int = Field(100, ge=1, le=10_000, description="Auto-reply rules per shop.")
+        _QUICK.max_phrases, ge=1, le=10_000, description="Quick phrases (快捷短语) per shop: Feige allows 50, 千牛 200.")
+    max_quick_phrase_chars: int = Field(_QUICK.max_chars, ge=10, description="Longest quick phrase, in characters.")
+    max_rules: int = Field(_RULES.max_rules, ge=1, le=10_000, description="Auto-reply rules per shop.")
     max_message_chars: int = Field(1_000, ge=10, description="Longest buyer message accepted by /suggestions.")
     max_top_k: int = Field(20, ge=1, le=100, description="Largest top_k a caller may ask for.")
     candidates: int = Field(

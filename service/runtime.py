@@ -22,7 +22,7 @@ from knowledge_base.keys import KeyRing
 from knowledge_base.learned_review import LearnedReview
 from knowledge_base.learning import LearningBook
 from knowledge_base.manager import KnowledgeBase
-from knowledge_base.parsing import ParseLimits
+from knowledge_base.tablefile import ParseLimits
 from knowledge_base.quick_phrases import QuickPhraseBook
 from knowledge_base.routing import RoutingBook
 from knowledge_base.rulebook import RuleBook

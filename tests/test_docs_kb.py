@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from knowledge_base.cells import CELL_CODES
-from knowledge_base.parsing import FILE_REASONS
+from knowledge_base.tablefile import FILE_REASONS
 from service.config import Settings
 from tests.conftest import REPO
 

@@ -160,6 +160,7 @@ def measure_first_load(work: Path, entries: tuple[int, ...] = (50, 500), trials:
     on disk; in process, median of ``trials``. The capacity model's derive cost (docs/scaling.md)."""
     import statistics
 
+    from knowledge_base.derived import derived_files
     from service.pipeline import Settings, encoder_from
 
     from ..systems import EvalPipeline
@@ -174,7 +175,7 @@ def measure_first_load(work: Path, entries: tuple[int, ...] = (50, 500), trials:
             folder = next((served.pipeline.index_root / sid).iterdir())
             first, again = [], []
             for _ in range(trials):
-                for derived in [*folder.glob("ranker.*"), *folder.glob("lexicon.*")]:
+                for derived in derived_files(folder):
                     derived.unlink()
                 for times in (first, again):
                     pipeline = served.fresh_pipeline(memory_budget=1)

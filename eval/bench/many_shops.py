@@ -35,8 +35,6 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from models.encoder import Encoder
-
 from .load import run_load
 from .servers import free_port, memory_of, running_process, work_folder
 from .shopgen import generate_queries, generate_shop, shop_csv_bytes

@@ -6,7 +6,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from knowledge_base.store import metadata
+from knowledge_base.tables import metadata
 
 config = context.config
 

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from knowledge_base.editing import EntryDiff
 from knowledge_base.export import MEDIA_TYPES, template_file
 from knowledge_base.importer import EditResult, UploadPlan
-from knowledge_base.parsing import file_too_large, upload_name
+from knowledge_base.tablefile import file_too_large, upload_name
 from knowledge_base.schema import FaqEntry, KbVersion
 from knowledge_base.store import BuildJob
 from models.errors import InvalidRequest

@@ -235,7 +235,8 @@ def mine(
     with cli_errors():
         import json
 
-        from knowledge_base.mining import MiningOptions, mine_faq, read_chat_log
+        from knowledge_base.chatlogs import read_chat_log
+        from knowledge_base.mining import MiningOptions, mine_faq
         from models.normalize import normalize_text
 
         conversations = read_chat_log(chatlog, fmt)  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
+from knowledge_base.chatlogs import Turn  # the one conversation-turn type
 from knowledge_base.routing import RouteDecision
 from knowledge_base.rules import Rule
 from models.escalation import Escalation
@@ -20,13 +21,6 @@ from models.intent import IntentPrediction
 
 __all__ = ["Turn", "SuggestContext", "SuggestRequest", "Suggestion", "Blocked", "RankedCandidate", "SuggestResult",
            "RuleSource"]
-
-
-@dataclass(frozen=True)
-class Turn:
-    role: str  # buyer | agent
-    text: str
-    at: datetime | None = None  # when it was sent, if the caller knows (repeated unanswered asks)
 
 
 @dataclass

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from knowledge_base.learning import LearningBook
-from knowledge_base.parsing import ParseLimits
+from knowledge_base.tablefile import ParseLimits
 from knowledge_base.quick_phrases import QuickPhraseBook, QuickPhraseLimits
 from knowledge_base.routing import RoutingBook
 from knowledge_base.rulebook import RuleBook

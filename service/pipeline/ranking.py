@@ -1,25 +1,31 @@
-"""The rerank stage's shop state: a loaded version's ``EntryRanker`` (models/ranker.py) and the files
-it derives and caches in the version's index folder (character-gram tables, hubness, learned weights,
-the centroid graph), so loading a shop again costs little.
+"""The rerank stage's shop state: a loaded version's ``EntryRanker`` (models/ranker.py), built from the
+files cached in the version's index folder when they are there (``knowledge_base/derived.py`` owns their
+names and formats: gram tables, hubness, learned weights, the centroid graph), so loading a shop again
+costs little.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
-import math
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from knowledge_base.index import GRAPH_M, ShopIndex, graph_nbytes, hnsw_graph, index_dir
+from knowledge_base.derived import (
+    CENTROID_GRAPH_FILE,
+    HUB_FILE,
+    lexicon_file,
+    ranker_file,
+    read_array,
+    read_lexicon,
+    write_cache,
+)
+from knowledge_base.index import ShopIndex, graph_nbytes, hnsw_graph, index_dir
 from knowledge_base.learning import LearnedLayer
 from models.intent import IntentClassifier, intent_tag
-from models.normalize import DEFAULT_NORMALISATION, Normalisation, normalize_text
-from models.ranker import LEXICON_FORMAT, EntryRanker
+from models.ranker import EntryRanker
 
 from .options import PipelineOptions
 
@@ -44,7 +50,7 @@ def build_shop_ranking(index: ShopIndex, intent_model: IntentClassifier | None,
     What depends on the version alone is cached next to the index, so loading a shop again costs little:
     the character-gram tables with the normalised phrasings, the entries' hubness, and the learned
     weights. With learned examples the tables and the hubness are made in memory, and the weights are
-    fit again only when the number of examples has grown by about a quarter (``_learned_bucket``): a
+    fit again only when the number of examples has grown by about a quarter (``derived.learned_bucket``): a
     reload for each approved example reuses them.
     """
     vectors = index.vectors()
@@ -52,9 +58,9 @@ def build_shop_ranking(index: ShopIndex, intent_model: IntentClassifier | None,
     position = {e: i for i, e in enumerate(entry_ids)}
     phrasing_entry = [position[e] for e in index.phrasings.entry_ids]
     folder = index_dir(index_root, index.shop_id, index.version) if index_root is not None else None
-    tag = _normaliser_tag(normalise)
-    lexicon_path = folder / f"lexicon.{tag}.npz" if folder is not None and tag is not None else None
-    lexicon = _read_lexicon(lexicon_path, index.size)
+    name = lexicon_file(normalise)
+    lexicon_path = folder / name if folder is not None and name is not None else None
+    lexicon = read_lexicon(lexicon_path, index.size)
     texts = lexicon["texts"].tolist() if lexicon is not None else [normalise(t) for t in index.phrasings.texts]
     is_learned = None
     if learned is not None and len(learned):
@@ -63,17 +69,17 @@ def build_shop_ranking(index: ShopIndex, intent_model: IntentClassifier | None,
         texts = texts + list(learned.texts)
         is_learned = np.arange(len(texts)) >= index.size
         lexicon = None  # the saved tables cover the index's phrasings only
-    hub_path = folder / "hub.npz" if folder is not None and is_learned is None else None
+    hub_path = folder / HUB_FILE if folder is not None and is_learned is None else None
     ranker = EntryRanker(vectors, phrasing_entry, texts, entry_ids, features=options.features(), lexicon=lexicon,
-                         learned=is_learned, hubness=_read_array(hub_path, "hubness", len(entry_ids)))
+                         learned=is_learned, hubness=read_array(hub_path, "hubness", len(entry_ids)))
     if hub_path is not None and not hub_path.is_file():
         buf = io.BytesIO()
         np.savez(buf, hubness=ranker.hubness)
-        _write_cache(hub_path, buf.getvalue(), "entry hubness")
+        write_cache(hub_path, buf.getvalue(), "entry hubness")
     if lexicon is None and lexicon_path is not None and is_learned is None:
         buf = io.BytesIO()
         np.savez(buf, **ranker.lexicon(), texts=np.array(texts, dtype=np.str_))
-        _write_cache(lexicon_path, buf.getvalue(), "character-gram tables")
+        write_cache(lexicon_path, buf.getvalue(), "character-gram tables")
     entry_intents: list[str | None] = [None] * len(entry_ids)
     phrasing_proba = None
     if intent_model is not None and len(entry_ids):
@@ -82,7 +88,7 @@ def build_shop_ranking(index: ShopIndex, intent_model: IntentClassifier | None,
         entry_intents = [str(intent_model.classes_[i]) for i in ranker.entry_intent]
         phrasing_proba = intent_model.predict_proba(vectors)
     n_learned = 0 if is_learned is None else int(is_learned.sum())
-    cache = folder / _ranker_file(options, intent_model, n_learned) if folder is not None else None
+    cache = folder / ranker_file(options.features(), intent_tag(intent_model), n_learned) if folder is not None else None
     if cache is not None and cache.is_file() and ranker.load_weights(cache.read_text("utf-8")):
         return ShopRanking(ranker, entry_ids, entry_intents)
     fit = ranker.fit(texts, intent_proba=phrasing_proba)
@@ -90,7 +96,7 @@ def build_shop_ranking(index: ShopIndex, intent_model: IntentClassifier | None,
                 index.shop_id, index.version, "learned" if fit.learned else "default weights", fit.pseudo_queries,
                 n_learned, fit.train_hit1)
     if cache is not None:
-        _write_cache(cache, ranker.to_json().encode("utf-8"), "ranker weights")
+        write_cache(cache, ranker.to_json().encode("utf-8"), "ranker weights")
     return ShopRanking(ranker, entry_ids, entry_intents)
 
 
@@ -102,65 +108,6 @@ def attach_centroid_graph(ranking: ShopRanking, index: ShopIndex, *, index_root:
     folder = index_dir(index_root, index.shop_id, index.version) if index_root is not None else None
     ranker.centroid_graph = hnsw_graph(
         ranker.centroids.shape, lambda: ranker.centroids,
-        folder / f"centroids.hnsw{GRAPH_M}.faiss" if folder is not None else None,
+        folder / CENTROID_GRAPH_FILE if folder is not None else None,
         ef_search=ef_search, what=f"centroid graph for shop {index.shop_id} v{index.version}")
     ranker.centroid_graph_nbytes = graph_nbytes(*ranker.centroids.shape)
-
-
-def _normaliser_tag(normalise) -> str | None:  # noqa: ANN001 - a text -> text callable
-    """A file-name tag for the normalisation the cached texts went through (None: do not cache)."""
-    if normalise is normalize_text:
-        normalise = DEFAULT_NORMALISATION
-    if not isinstance(normalise, Normalisation):
-        return None
-    return hashlib.sha1(f"{LEXICON_FORMAT}|{normalise.signature()}".encode()).hexdigest()[:10]
-
-
-def _read_lexicon(path: Path | None, phrasings: int) -> dict[str, np.ndarray] | None:
-    if path is None or not path.is_file():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            lexicon = {k: data[k] for k in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        logger.warning("ignoring unreadable %s (%s); rebuilding it", path, exc)
-        return None
-    if len(lexicon.get("texts", ())) != phrasings or len(lexicon.get("indptr", ())) != phrasings + 1:
-        logger.warning("ignoring %s: it does not match the index (%d phrasings)", path, phrasings)
-        return None
-    return lexicon
-
-
-def _write_cache(path: Path, data: bytes, what: str) -> None:
-    """Write beside the index, atomically (a reader sees the old file or the whole new one)."""
-    try:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    except OSError as exc:  # a read-only index volume: keep it in memory only
-        logger.warning("could not cache the %s at %s: %s", what, path, exc)
-
-
-def _learned_bucket(n_learned: int) -> int:
-    """0 without learned examples, then one bucket per ~25 % more of them (1, 2, 3, 4, 5, 7, 9, 11, 14 …)."""
-    return 0 if n_learned <= 0 else 1 + int(math.log(n_learned) / math.log(1.25))
-
-
-def _ranker_file(options: PipelineOptions, intent_model: IntentClassifier | None, n_learned: int = 0) -> str:
-    # Weights depend on the feature set, on the intent model whose probabilities feed them, and on how
-    # many real messages they were fit on.
-    digest = hashlib.sha1(f"{','.join(options.features())}|{intent_tag(intent_model)}".encode()).hexdigest()[:10]
-    bucket = _learned_bucket(n_learned)
-    return f"ranker.{digest}.json" if bucket == 0 else f"ranker.{digest}.learned{bucket}.json"
-
-
-def _read_array(path: Path | None, name: str, length: int) -> np.ndarray | None:
-    if path is None or not path.is_file():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            values = data[name]
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-        logger.warning("ignoring unreadable %s (%s); computing it again", path, exc)
-        return None
-    return values if len(values) == length else None

@@ -18,7 +18,8 @@ import faiss
 import numpy as np
 
 from knowledge_base.artifacts import Fetch, load_version
-from knowledge_base.index import ShopIndex, attach_graph
+from knowledge_base.derived import attach_graph
+from knowledge_base.index import ShopIndex
 from knowledge_base.learning import LearnedLayer
 from knowledge_base.schema import FaqEntry
 from knowledge_base.store import KbStore, ServingState

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from eval.datasets import (
-    ChatTurn,
     agent_answer,
     buyer_question,
     chat_reply_pairs,
@@ -23,6 +22,7 @@ from eval.datasets import (
 )
 from eval.errors import DatasetError
 from eval.text import canonical_placeholders
+from knowledge_base.chatlogs import Turn
 
 
 @pytest.mark.parametrize(("summary", "question"), [
@@ -90,9 +90,9 @@ def test_jddc_dev(fixtures):
     first = turns[0]
     assert first.query == "好的 麻烦快点"  # messages of one turn joined
     assert first.references == ("好的，马上为您催促仓库", "已经帮您催了哦") and first.null_references == 1
-    assert first.context == (ChatTurn("buyer", "你好"), ChatTurn("agent", "您好，有什么可以帮您？"),
-                             ChatTurn("buyer", "我的订单[订单]还没发货"), ChatTurn("agent", "亲，我帮您查一下 请稍等"))
-    assert turns[1].context[-1] == ChatTurn("buyer", "好的 麻烦快点")
+    assert first.context == (Turn("buyer", "你好"), Turn("agent", "您好，有什么可以帮您？"),
+                             Turn("buyer", "我的订单[订单]还没发货"), Turn("agent", "亲，我帮您查一下 请稍等"))
+    assert turns[1].context[-1] == Turn("buyer", "好的 麻烦快点")
     assert turns[1].references[0] == "预计[数字]天送达"  # placeholders in canonical form
     assert turns[3].references == () and turns[3].null_references == 3
     assert turns[4].references == ("[表情]", "再见，祝您生活愉快")  # an emoji-only reply is still a reply
@@ -108,7 +108,7 @@ def test_jddc_dev_misaligned(fixtures, tmp_path):
 
 def test_jddc_chat_log_and_pairs(fixtures):
     sessions = load_jddc_chat(fixtures / "chat_log.txt")
-    assert sessions["sa"][2] == ChatTurn("buyer", "什么时候发货 我买的[数字]件")  # consecutive messages merged
+    assert sessions["sa"][2] == Turn("buyer", "什么时候发货 我买的[数字]件")  # consecutive messages merged
     pairs = chat_reply_pairs(sessions)
     assert [(p.buyer, p.reply) for p in pairs] == [
         ("你好", "您好，有什么可以帮您？"), ("什么时候发货 我买的[数字]件", "付款后两天内发货 [表情]"),

@@ -106,6 +106,17 @@ def test_pipeline_ranker_agrees_with_brute_force(tmp_path, fake_encoder):
     assert [i for i, _ in pipeline.rank("发票", 3)] == ["e0"]
 
 
+def test_the_evaluation_meets_the_pipelines_limits(tmp_path, fake_encoder):
+    from models.errors import InvalidRequest
+
+    pipeline = _pipeline(tmp_path, fake_encoder, max_top_k=2, max_message_chars=10).fit(ENTRIES)
+    assert pipeline.rank("a b", 2)
+    with pytest.raises(InvalidRequest, match="top_k: at most 2"):
+        pipeline.rank("a b", 3)
+    with pytest.raises(InvalidRequest, match="message: longer than 10 characters"):
+        pipeline.rank("a b " * 5, 2)
+
+
 def test_pipeline_switches_reach_the_suggester(tmp_path, fake_encoder):
     resources = Resources(Settings(data_dir=tmp_path / "var"), tmp_path, load_encoder=lambda settings: fake_encoder)
     served = resources.pipeline({"candidates": "7", "rerank": "false", "fillers": False})

@@ -15,8 +15,9 @@ from knowledge_base.artifacts import INDEX_FILES, Fetch, index_artifacts, load_v
 from knowledge_base.importer import activate_version, edit_kb, import_kb_file
 from knowledge_base.editing import add_entry, clean_entry
 from knowledge_base.index import index_dir, load_index
-from knowledge_base.parsing import ParseLimits
-from knowledge_base.store import ArtifactFile, KbStore, kb_artifact_chunks, kb_artifacts
+from knowledge_base.tablefile import ParseLimits
+from knowledge_base.store import ArtifactFile, KbStore
+from knowledge_base.tables import kb_artifact_chunks, kb_artifacts
 from models.errors import ArtifactMismatch, IndexDamaged, NotFound
 
 FAQ = "编号,标准问题,相似问题,答案\nA,包邮吗,免运费吗|邮费多少,全场包邮\nB,什么时候发货,几天发货|多久发货,48小时内发货\n"

@@ -136,7 +136,7 @@ FILE_CASES = {
 @pytest.mark.parametrize("code", sorted(FILE_CASES))
 def test_every_file_level_reason_is_reachable_and_formats(code):
     """Each FILE_REASONS entry is raised somewhere with the parameters its message needs."""
-    from knowledge_base.parsing import FILE_REASONS, ParseLimits, _refuse, file_too_large
+    from knowledge_base.tablefile import FILE_REASONS, ParseLimits, _refuse, file_too_large
     from tests.kb_files import small_xlsx, zip_bomb_xlsx
 
     assert set(FILE_CASES) == set(FILE_REASONS)

@@ -1,4 +1,4 @@
-"""The Alembic migrations build exactly the schema of ``knowledge_base.store.metadata`` (a new table or
+"""The Alembic migrations build exactly the schema of ``knowledge_base.tables.metadata`` (a new table or
 column without a migration fails here), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine
 
-from knowledge_base.store import MIGRATIONS, KbStore, metadata
+from knowledge_base.engine import MIGRATIONS
+from knowledge_base.store import KbStore
+from knowledge_base.tables import metadata
 
 
 def test_migrations_match_the_metadata(tmp_path, database_url):

@@ -5,17 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from knowledge_base.chatlogs import Conversation, Turn, read_chat_log
 from knowledge_base.mining import (
-    Conversation,
     MiningOptions,
-    Turn,
     cluster_vectors,
     has_substance,
     is_question_like,
     mine_faq,
     normalise_placeholders,
     question_pairs,
-    read_chat_log,
 )
 from knowledge_base.parsing import parse_kb_file
 from models.errors import UploadError

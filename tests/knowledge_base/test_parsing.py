@@ -3,7 +3,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from knowledge_base.parsing import ParseLimits, parse_kb_file
+from knowledge_base.parsing import parse_kb_file
+from knowledge_base.tablefile import ParseLimits
 from models.errors import UploadError
 from tests.kb_files import xlsx
 

@@ -7,7 +7,8 @@ import tracemalloc
 
 import pytest
 
-from knowledge_base.parsing import ParseLimits, parse_kb_file
+from knowledge_base.parsing import parse_kb_file
+from knowledge_base.tablefile import ParseLimits
 from models.errors import ArchiveTooLarge, TooManyRows, UploadError
 from tests.conftest import REPO
 from tests.kb_files import million_row_csv, million_row_xlsx, small_xlsx, zip_bomb_xlsx

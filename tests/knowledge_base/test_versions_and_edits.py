@@ -8,7 +8,7 @@ import pytest
 from knowledge_base.editing import diff_entries
 from knowledge_base.index import build_index, index_dir, load_index
 from knowledge_base.manager import KnowledgeBase
-from knowledge_base.parsing import ParseLimits
+from knowledge_base.tablefile import ParseLimits
 from knowledge_base.store import KbStore
 from models.errors import InvalidItem, InvalidUpload, ItemNotFound, VersionNotActivatable
 from tests.kb_files import synthetic_faq_csv

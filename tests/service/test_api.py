@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from knowledge_base.index import index_dir
-from knowledge_base.store import kb_artifact_chunks
+from knowledge_base.tables import kb_artifact_chunks
 from service.app import create_app
 from tests.conftest import OPERATOR_HEADERS, OPERATOR_KEY
 from service.config import Settings
@@ -124,6 +124,27 @@ def test_a_validation_type_without_a_template_keeps_pydantics_sentence():
     assert reason.text("zh") == "取值无效：Input should be a valid UUID"
     assert reason.text("en") == "Input should be a valid UUID"
     assert validation_reason({"type": "less_than_equal", "ctx": {"le": 5}}).text("zh") == "应不大于 5"
+
+
+def test_a_route_gets_the_pipeline_through_its_dependency(client):
+    """The hit test asks for the pipeline (``deps.get_suggester``), not the composition root: a pipeline
+    put in its place with ``dependency_overrides`` answers, with its own limits, checked by the pipeline."""
+    from service.api import deps
+    from service.pipeline import build_pipeline
+
+    upload(client, GOOD)
+    runtime = client.app.state.runtime
+    assert client.post("/v1/shops/s1/hit-test", json={"message": "包邮吗", "top_k": 3}).status_code == 200
+    strict = build_pipeline(runtime.settings.model_copy(update={"max_top_k": 2}), runtime.store, runtime.encoder,
+                            parts=runtime.pipeline_parts)
+    client.app.dependency_overrides[deps.get_suggester] = lambda: strict
+    try:
+        r = client.post("/v1/shops/s1/hit-test", json={"message": "包邮吗", "top_k": 3})
+        assert r.status_code == 422 and "top_k: at most 2" in r.json()["error"]["message"]
+        r = client.post("/v1/shops/s1/hit-test", json={"message": "包邮吗", "top_k": 2})
+        assert r.status_code == 200 and r.json()["ranking"][0]["entry_id"] == "A"
+    finally:
+        client.app.dependency_overrides.clear()
 
 
 def test_health_and_openapi(client):

@@ -59,6 +59,19 @@ def test_misuse_exits_1_with_a_sentence(cli, tmp_path):
     assert "Error: shop 'ghost' does not exist; upload a knowledge base first" in r.output
 
 
+def test_the_cli_meets_the_pipelines_limits(cli, tmp_path, monkeypatch):
+    faq = tmp_path / "faq.csv"
+    faq.write_text("标准问题,相似问题,答案\n包邮吗,免运费吗,全场包邮\n", encoding="utf-8")
+    assert cli("kb", "import", str(faq), "--shop", "s1").exit_code == 0
+    monkeypatch.setenv("SMARTREPLY_MAX_TOP_K", "2")
+    monkeypatch.setenv("SMARTREPLY_MAX_MESSAGE_CHARS", "10")
+    assert cli("suggest", "--shop", "s1", "--top-k", "2", "包邮吗").exit_code == 0
+    r = cli("suggest", "--shop", "s1", "--top-k", "3", "包邮吗")
+    assert r.exit_code == 1 and "Error: top_k: at most 2" in r.output
+    r = cli("suggest", "--shop", "s1", "包邮吗" * 4)
+    assert r.exit_code == 1 and "Error: message: longer than 10 characters" in r.output
+
+
 def test_export_is_cached(cli):
     r = cli("train", "export-onnx")
     assert r.exit_code == 0, r.output
