@@ -16,9 +16,9 @@ from typing import Any
 from models.errors import InvalidItem, ItemExists, ItemNotFound, ValidationProblem
 from models.messages import M, Msg
 
+from .schema import FaqEntry, derive_entry_id
 from .tablefile import ParseLimits
 from .validation import SEPARATORS, KbConsistency, check_entry, split_cell
-from .schema import FaqEntry, derive_entry_id
 
 __all__ = ["EntryEdit", "add_entry", "update_entry", "delete_entry", "apply_edits", "clean_entry", "EntryDiff", "VersionDiff",
            "diff_entries", "EDITABLE_FIELDS"]

@@ -44,10 +44,10 @@ from .index import (
     save_index,
 )
 from .parsing import ParsedKb, parse_kb_file
-from .tablefile import ParseLimits
-from .validation import KbConsistency
 from .schema import FaqEntry, KbVersion
 from .store import KbStore
+from .tablefile import ParseLimits
+from .validation import KbConsistency
 
 __all__ = [
     "ImportMode", "UploadMode", "ImportResult", "EditResult", "RecoveryReport", "UploadPlan", "plan_upload",

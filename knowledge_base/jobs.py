@@ -27,8 +27,8 @@ from .artifacts import index_artifacts
 from .editing import VersionDiff
 from .importer import ImportMode, UploadMode, check_removals, plan_upload, shop_lock
 from .index import build_index, save_index
-from .tablefile import ParseLimits
 from .store import BuildJob, KbStore
+from .tablefile import ParseLimits
 
 __all__ = ["SubmittedImport", "submit_import", "run_build_job", "BuildWorker", "LeaseLost", "worker_name"]
 

@@ -37,9 +37,9 @@ from .importer import (
     import_kb_file,
     recover_interrupted_builds,
 )
-from .tablefile import ParseLimits
 from .schema import FaqEntry, KbVersion
 from .store import KbStore
+from .tablefile import ParseLimits
 
 __all__ = ["KnowledgeBase"]
 

@@ -31,8 +31,8 @@ from .chatlogs import Conversation
 from .compliance import check_text
 from .export import export_faq
 from .parsing import parse_kb_file
-from .tablefile import ParseLimits
 from .schema import FaqEntry
+from .tablefile import ParseLimits
 
 __all__ = [
     "MiningOptions", "MinedCluster", "MiningResult", "normalise_placeholders",

@@ -17,8 +17,8 @@ from .importer import ImportMode, ImportResult, RecoveryReport, UploadMode
 from .index import index_dir
 from .jobs import BuildWorker, SubmittedImport, submit_import
 from .manager import KnowledgeBase
-from .tablefile import ParseLimits
 from .store import BuildJob, KbStore
+from .tablefile import ParseLimits
 
 __all__ = ["Uploads", "BuildMetrics"]
 

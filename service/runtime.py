@@ -22,12 +22,12 @@ from knowledge_base.keys import KeyRing
 from knowledge_base.learned_review import LearnedReview
 from knowledge_base.learning import LearningBook
 from knowledge_base.manager import KnowledgeBase
-from knowledge_base.tablefile import ParseLimits
 from knowledge_base.quick_phrases import QuickPhraseBook
 from knowledge_base.routing import RoutingBook
 from knowledge_base.rulebook import RuleBook
 from knowledge_base.shop_settings import ShopSettingsBook
 from knowledge_base.store import BuildJob, KbStore
+from knowledge_base.tablefile import ParseLimits
 from knowledge_base.unanswered import UnansweredReview
 from knowledge_base.uploads import Uploads
 from models.encoder import Encoder

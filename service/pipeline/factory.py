@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from knowledge_base.learning import LearningBook
-from knowledge_base.tablefile import ParseLimits
 from knowledge_base.quick_phrases import QuickPhraseBook, QuickPhraseLimits
 from knowledge_base.routing import RoutingBook
 from knowledge_base.rulebook import RuleBook
 from knowledge_base.rules import RuleLimits
 from knowledge_base.store import KbStore
+from knowledge_base.tablefile import ParseLimits
 from models.batching import BatchingEncoder
 from models.encoder import Encoder, load_encoder
 from models.errors import ArtifactMismatch, NotFound
