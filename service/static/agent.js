@@ -531,7 +531,7 @@ async function start() {
       desk.loadTargets().then(renderConvList);  // and its own response-time targets
     }
     renderAll(); renderPhrases(); checkDraft();
-  });
+  }, { agentField: true });
   await loadCapabilities();
   await checkKey();
   await desk.loadTargets();

@@ -285,14 +285,35 @@ export async function download(path, fallbackName) {
 }
 
 // -- header: language toggle and the settings dialog ----------------------------------------------
-export function initChrome(onChange) {
+/** The settings dialog both consoles share (the agent console also asks for the agent's id). */
+function settingsDialog({ agentField }) {
+  const field = (id, name, i18n, text, attrs = {}) => [
+    h("label", { for: id, "data-i18n": i18n }, text),
+    h("input", { id, name, autocomplete: "off", ...attrs })];
+  return h("dialog", { id: "settings-dialog", "aria-labelledby": "settings-h" },
+    h("form", { method: "dialog" },
+      h("h2", { id: "settings-h", "data-i18n": "settings.title" }, "设置"),
+      field("s-shop", "shop", "settings.shop", "店铺", { required: true }),
+      h("span", { class: "error small", "data-shop-error": true, "aria-live": "polite" }),
+      field("s-key", "key", "settings.key", "API 密钥", { type: "password" }),
+      agentField ? field("s-agent", "agent", "settings.agent", "客服编号") : null,
+      h("p", { class: "muted small", "data-i18n": "settings.note" }, "保存在本浏览器（localStorage），每个工作台、每个店铺分别保存。"),
+      h("p", {}, h("button", { type: "button", class: "secondary small", "data-demo-keys": true, hidden: true,
+                                "data-i18n": "settings.demoKeys" }, "加载演示密钥")),
+      h("div", { class: "actions" },
+        h("button", { value: "cancel", class: "secondary", formnovalidate: true, "data-i18n": "common.cancel" }, "取消"),
+        h("button", { value: "save", class: "primary", "data-i18n": "common.save" }, "保存"))));
+}
+
+export function initChrome(onChange, { agentField = false } = {}) {
   const langBtn = document.getElementById("lang-toggle");
   langBtn.addEventListener("click", () => {
     settings.lang = settings.lang === "zh" ? "en" : "zh";
     applyI18n();
     onChange?.("lang");
   });
-  const dialog = document.getElementById("settings-dialog");
+  const dialog = settingsDialog({ agentField });
+  document.body.append(dialog);
   const form = dialog.querySelector("form");
   const open = () => {
     form.elements.shop.value = settings.shop;

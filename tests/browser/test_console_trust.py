@@ -125,3 +125,30 @@ def test_three_screen_sizes(live, browser):
         assert accessibility_problems(merchant) == []
         merchant.context.close()
         mwatch.check()
+
+
+def test_both_consoles_share_one_settings_dialog(live, browser):
+    """One dialog built by common.js: the agent console also asks for the agent id; saving it is kept."""
+    for path, has_agent in (("/console/merchant", False), ("/console/agent", True)):
+        page, watch = open_page(browser, live, path, lang="en")
+        page.click("#settings-open")
+        dialog = page.locator("#settings-dialog")
+        dialog.wait_for()
+        assert dialog.locator("#settings-h").inner_text() == "Settings"  # translated like the rest of the page
+        console = "agent" if has_agent else "merchant"
+        saved = page.evaluate(f"() => localStorage.getItem('smartreply.key.{console}.demo')")
+        assert page.input_value("#s-shop") == "demo" and page.input_value("#s-key") == saved and saved
+        assert (dialog.locator("#s-agent").count() == 1) is has_agent
+        if has_agent:
+            page.fill("#s-agent", "agent-7")
+        page.fill("#s-shop", "bad shop!")
+        dialog.locator("button[value=save]").click()
+        assert dialog.locator("[data-shop-error]").inner_text() != ""  # refused: the shop id is invalid
+        page.fill("#s-shop", "demo")
+        dialog.locator("button[value=save]").click()
+        page.wait_for_selector("#settings-dialog", state="hidden")
+        if has_agent:
+            assert page.evaluate("() => localStorage.getItem('smartreply.agent')") == "agent-7"
+        assert accessibility_problems(page) == []
+        page.context.close()
+        watch.check()
