@@ -24,6 +24,8 @@ from models.encoder import Encoder
 from models.errors import UploadError
 from models.escalation import REASONS, EscalationDetector, EscalationModel, lexicon_hits
 
+from .train_intent import jsonl_items
+
 __all__ = ["DEFAULT_ESCALATION_DATA", "DEFAULT_ESCALATION_DEV", "DEFAULT_ESCALATION_TEST", "EXTRA_NEGATIVES",
            "LabelledMessage", "load_escalation", "EscalationTrainResult", "train_escalation", "tune_thresholds"]
 
@@ -56,13 +58,7 @@ class LabelledMessage:
 def load_escalation(path: Path) -> list[LabelledMessage]:
     """JSONL of ``{"text", "label", "hard"?, "turns"?: [{"role", "text"}]}``."""
     out: list[LabelledMessage] = []
-    for n, line in enumerate(Path(path).read_text("utf-8-sig").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UploadError(f"{path}: line {n} is not valid JSON: {exc.msg}") from exc
+    for n, item in jsonl_items(path):
         text, label = str(item.get("text") or "").strip(), str(item.get("label") or "").strip()
         if not text or label not in LABELS:
             raise UploadError(f"{path}: line {n} needs a text and a label in {', '.join(LABELS)}")
@@ -79,10 +75,7 @@ def _extra_negatives(path: Path, exclude: set[str], normalise: Callable[[str], s
     """Platform intent examples as "none": all but 投诉; of the intents whose examples are mixed, only
     those without a strong cue (so "再不退款我就投诉了" is left out, "退款怎么还没到账" stays in)."""
     texts = []
-    for line in path.read_text("utf-8").splitlines():
-        if not line.strip():
-            continue
-        item = json.loads(line)
+    for _, item in jsonl_items(path):
         text = normalise(item["text"])
         if item["intent"] == "投诉" or text in exclude:
             continue

@@ -40,22 +40,32 @@ class IntentTrainResult:
     seconds: float = 0.0
 
 
+def jsonl_items(path: Path) -> list[tuple[int, dict]]:
+    """The objects of a JSONL file (the team's labelled files) with their line numbers; blank lines
+    skipped, a line that is not a JSON object refused with its number."""
+    items = []
+    for n, line in enumerate(Path(path).read_text("utf-8-sig").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UploadError(f"{path}: line {n} is not valid JSON: {exc.msg}") from exc
+        if not isinstance(item, dict):
+            raise UploadError(f"{path}: line {n} is not a JSON object")
+        items.append((n, item))
+    return items
+
+
 def load_labelled(path: Path) -> tuple[list[str], list[str]]:
     """Texts and labels from JSONL (``{"text", "intent"}``) or CSV (columns text, intent)."""
-    raw = path.read_text("utf-8-sig")
     texts: list[str] = []
     labels: list[str] = []
     if path.suffix.lower() == ".csv":
-        rows = list(csv.DictReader(io.StringIO(raw)))
+        rows = list(csv.DictReader(io.StringIO(path.read_text("utf-8-sig"))))
         items = [(n, r) for n, r in enumerate(rows, start=2)]
     else:
-        items = []
-        for n, line in enumerate(raw.splitlines(), start=1):
-            if line.strip():
-                try:
-                    items.append((n, json.loads(line)))
-                except json.JSONDecodeError as exc:
-                    raise UploadError(f"{path}: line {n} is not valid JSON: {exc.msg}") from exc
+        items = jsonl_items(path)
     for n, item in items:
         text = str(item.get("text") or "").strip()
         label = str(item.get("intent") or item.get("label") or "").strip()

@@ -23,7 +23,7 @@ from models.errors import UploadError
 from models.intent import IntentClassifier, intent_tag
 from models.quick_phrase_scorer import PhraseTable, QuickPhraseScorer, data_digest, phrase_features
 
-from .train_intent import DEFAULT_INTENT_TEST, load_labelled
+from .train_intent import DEFAULT_INTENT_TEST, jsonl_items, load_labelled
 
 __all__ = ["DEFAULT_QUICK_PHRASES", "QuickPhraseTrainResult", "train_quick_phrases"]
 
@@ -45,13 +45,7 @@ class QuickPhraseTrainResult:
 
 def load_phrases(path: Path) -> list[dict]:
     out = []
-    for n, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UploadError(f"{path}: line {n} is not valid JSON: {exc.msg}") from exc
+    for n, item in jsonl_items(path):
         if not all(str(item.get(k) or "").strip() for k in ("text", "intent")):
             raise UploadError(f"{path}: line {n} needs a text and an intent")
         out.append({"text": item["text"].strip(), "group": str(item.get("group") or "").strip(),

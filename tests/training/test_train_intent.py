@@ -39,3 +39,25 @@ def test_train_measure_cache_and_reload(tmp_path, real_encoder):
     model = IntentClassifier.load(tmp_path / "model", encoder_id=real_encoder.model_id)
     assert model.predict_one(real_encoder.encode(["开个发票给我"])[0]).intent == "发票"
     assert model.predict_one(real_encoder.encode(["退款都三天了怎么还没到账，快点处理"])[0]).intent == "催退款"
+
+
+def test_the_labelled_files_name_the_bad_line(tmp_path):
+    """One JSONL reader for every team-written training file: a bad line is refused with its number."""
+    from models.errors import UploadError
+    from training.train_escalation import load_escalation
+    from training.train_quick_phrases import load_phrases
+
+    good = tmp_path / "good.jsonl"
+    good.write_text('\ufeff{"text": "啥时候发货", "intent": "发货时间"}\n\n{"text": "能开发票吗", "intent": "发票"}\n',
+                    encoding="utf-8")
+    assert load_labelled(good) == (["啥时候发货", "能开发票吗"], ["发货时间", "发票"])
+    assert [p["text"] for p in load_phrases(good)] == ["啥时候发货", "能开发票吗"]
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"text": "a", "intent": "b", "label": "none"}\n{"text": \n', encoding="utf-8")
+    for load in (load_labelled, load_phrases, load_escalation):
+        with pytest.raises(UploadError, match="broken.jsonl: line 2 is not valid JSON"):
+            load(broken)
+    listed = tmp_path / "list.jsonl"
+    listed.write_text('["a", "b"]\n', encoding="utf-8")
+    with pytest.raises(UploadError, match="line 1 is not a JSON object"):
+        load_labelled(listed)
