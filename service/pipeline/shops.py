@@ -364,16 +364,29 @@ class ShopCache:
         if not phrases:
             return None
         texts = [self.normalise(p.text) for p in phrases]
-        vectors = self.encoder.encode(texts)
         # Groups are few (发货, 售后 …): each distinct one is encoded once; a phrase without one
-        # stands for itself.
-        groups = sorted({p.group for p in phrases if p.group.strip()})
-        group_vectors = dict(zip(groups, self.encoder.encode([self.normalise(g) for g in groups]))) if groups else {}
-        by_group = np.stack([group_vectors[p.group] if p.group in group_vectors else vectors[i]
-                             for i, p in enumerate(phrases)])
+        # stands for itself. What the shop serves already is not encoded again: an edit of one phrase
+        # in a few hundred encodes that phrase.
+        groups = [self.normalise(p.group) if p.group.strip() else None for p in phrases]
+        known = self._served_vectors(shop_id)
+        new = sorted({*texts, *(g for g in groups if g is not None)} - known.keys())
+        if new:
+            known.update(zip(new, self.encoder.encode(new)))
+        vectors = np.stack([known[t] for t in texts])
+        by_group = np.stack([known[g] if g is not None else vectors[i] for i, g in enumerate(groups)])
         proba = self.intent_model.predict_proba(vectors) if self.intent_model is not None else None
         return ServedPhrases(revision=revision, ids=[p.id for p in phrases], texts=[p.text for p in phrases],
                              groups=[p.group for p in phrases], table=PhraseTable(texts, vectors, by_group, proba))
+
+    def _served_vectors(self, shop_id: str) -> dict[str, np.ndarray]:
+        """Normalised phrase and group texts -> vectors, from the quick phrases the shop serves now."""
+        loaded = self._loaded.get(shop_id)
+        served = loaded.phrases if loaded is not None else None
+        if served is None:
+            return {}
+        known = dict(zip(served.table.texts, served.table.vectors))
+        known.update((self.normalise(g), v) for g, v in zip(served.groups, served.table.group_vectors) if g.strip())
+        return known
 
     @property
     def cache_bytes(self) -> int:

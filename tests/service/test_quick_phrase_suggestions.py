@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from models.errors import ArtifactMismatch
+from models.normalize import normalize_text
 from models.quick_phrase_scorer import QP_FEATURES, QuickPhraseScorer
 from service.app import create_app
 from service.config import Settings
@@ -53,6 +54,33 @@ def test_a_quick_phrase_that_answers_is_suggested_beside_the_faq(client):
     # An unrelated phrase is not suggested for it, and the FAQ still answers its own questions first.
     assert all("感谢" not in s["answer"] for s in got)
     assert suggestions(client, "能开发票吗")[0]["entry_id"] == "B"
+
+
+class CountingEncoder:
+    """The real encoder, recording every text it is asked to encode."""
+
+    def __init__(self, encoder) -> None:  # noqa: ANN001 - any Encoder
+        self.inner, self.model_id, self.dim, self.texts = encoder, encoder.model_id, encoder.dim, []
+
+    def encode(self, texts, batch_size: int = 64):  # noqa: ANN001
+        self.texts.extend(texts)
+        return self.inner.encode(texts, batch_size=batch_size)
+
+
+def test_an_edit_encodes_only_the_new_phrase(tmp_path, real_encoder):
+    counting = CountingEncoder(real_encoder)
+    runtime = Runtime(Settings(operator_key=OPERATOR_KEY, data_dir=tmp_path, artifacts_dir=ARTIFACTS), encoder=counting)
+    with TestClient(create_app(runtime=runtime), headers=OPERATOR_HEADERS) as c:
+        c.post("/v1/shops/s1/kb", files={"file": ("faq.csv", FAQ.encode(), "text/csv")})
+        for text in ("亲，现货付款后48小时内发货哦～", "感谢亲的支持，祝您生活愉快～"):
+            c.post("/v1/shops/s1/quick-phrases", json={"text": text, "group": "发货" if "发货" in text else "结束"})
+        c.post("/v1/shops/s1/suggestions", json={"message": "什么时候发货"})
+        counting.texts.clear()
+        c.post("/v1/shops/s1/quick-phrases", json={"text": "亲，退货地址已发您，请查收～", "group": "发货"})
+        # Its group (发货) is served already: only the new text is encoded (before: every phrase and group).
+        assert counting.texts == [normalize_text("亲，退货地址已发您，请查收～")]
+        got = c.post("/v1/shops/s1/suggestions", json={"message": "什么时候发货"}).json()["suggestions"]
+        assert any(s["source"] == "quick_phrase" and "48小时" in s["answer"] for s in got)
 
 
 def test_the_switch_turns_quick_phrases_off(tmp_path, real_encoder):
